@@ -1,0 +1,93 @@
+"""``mechgrok`` command line: ``train`` and ``analyze``.
+
+Every TrainConfig field is a ``train`` flag named after it in kebab case (``frac_train`` ->
+``--frac-train``). Precedence: defaults < ``--config FILE`` < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from .config import TrainConfig
+from .errors import MechgrokError
+from .tasks import TASKS
+
+FIELD_HELP = {
+    "task": f"one of {', '.join(TASKS)} (perm: p is the degree k of S_k)",
+    "p": "modulus (or the degree k for perm)",
+    "frac_train": "fraction of all pairs used for training, in (0, 1)",
+    "batch_size": "mini-batch size; 0 = full batch",
+    "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+    "out": "run directory (default checkpoints/<task>_p<p>_seed<seed>)",
+    "dense_save_every": "extra checkpoint interval early in training ...",
+    "dense_save_until": "... up to this step",
+}
+
+
+def _add_train_parser(commands) -> None:
+    parser = commands.add_parser("train", help="train a model and write a run directory",
+                                 description="Train a model with periodic checkpoints. Re-running on an "
+                                             "existing run directory resumes it.")
+    parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of config fields")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        kind = {"int": int, "float": float, "str": str}[f.type]
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=argparse.SUPPRESS,
+                            help=f"{FIELD_HELP.get(f.name, '')} (default {getattr(defaults, f.name)!r})".strip())
+
+
+def _add_analyze_parser(commands) -> None:
+    parser = commands.add_parser("analyze", help="compute progress measures of every checkpoint of a run",
+                                 description="Analyse a run directory; writes RUN_DIR/analysis/.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--every", type=int, default=1, help="analyse every N-th checkpoint (the last always)")
+    parser.add_argument("--steps", type=int, nargs="+", help="analyse only these checkpoint steps")
+    parser.add_argument("--force", action="store_true", help="recompute instead of reusing finished work")
+    parser.add_argument("--no-figures", action="store_true", help="write report and table only")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mechgrok", description="Train and mechanistically analyse grokking models.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_parser(commands)
+    _add_analyze_parser(commands)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), **values}, source="command line")
+    result = train(cfg, progress=not args.quiet)
+    print(result.summary_line())
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from .analysis.report import analyze_run
+
+    report = analyze_run(args.run_dir, every=args.every, steps=args.steps, force=args.force,
+                         figures=not args.no_figures, progress=not args.quiet)
+    print(report.summary_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        {"train": _train, "analyze": _analyze}[args.command](args)
+    except MechgrokError as err:
+        print(f"mechgrok: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mechgrok: interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The transformer, in TransformerLens's ``HookedTransformer`` layout.
+
+``Transformer`` is the training module: it holds exactly the parameters of a
+``HookedTransformer`` (same names, same shapes) and computes the same function, but
+only the logits at the last position, which is all the tasks read. In its last layer it
+therefore forms the query, attention output and MLP of the last position alone. A checkpoint
+of its state dict loads unchanged into ``HookedTransformer(hooked_config(...))``;
+``tests/test_model.py`` checks the two give the same logits on every input.
+
+Biases (a documented choice, as in Nanda et al.'s code): only the MLP biases ``b_in`` and
+``b_out`` train. ``b_Q``, ``b_K``, ``b_V``, ``b_O`` and ``b_U`` exist, because
+HookedTransformer always has them, but they are buffers fixed at zero.
+
+Initialisation follows the paper's code: every weight ~ N(0, 1/d_model) except
+``W_U`` ~ N(0, 1/d_vocab), biases zero, all scaled by the config's ``init_scale`` (1 by default).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from .config import TrainConfig
+
+if TYPE_CHECKING:  # importing TransformerLens takes seconds; training never needs it
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
+TRAINED_BIASES = ("b_in", "b_out")
+
+
+def hooked_config(cfg: TrainConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformerConfig:
+    """The HookedTransformerConfig whose model has exactly this run's parameters.
+
+    ``seed=None``: a seed there would reseed torch, numpy and random globally.
+    """
+    from transformer_lens import HookedTransformerConfig
+
+    return HookedTransformerConfig(
+        n_layers=cfg.n_layers,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        d_head=cfg.d_head,
+        d_mlp=cfg.d_mlp,
+        d_vocab=d_vocab,
+        d_vocab_out=d_vocab_out,
+        n_ctx=3,
+        act_fn=cfg.act_fn,
+        normalization_type=None,
+        attn_only=False,
+        positional_embedding_type="standard",
+        device=device,
+        seed=None,
+    )
+
+
+def build_hooked_transformer(cfg: TrainConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformer:
+    from transformer_lens import HookedTransformer
+
+    return HookedTransformer(hooked_config(cfg, d_vocab, d_vocab_out, device))
+
+
+class _Params(nn.Module):
+    """A named bag of parameters (and fixed buffers), so state-dict keys read ``attn.W_Q`` etc."""
+
+    def __init__(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor] | None = None):
+        super().__init__()
+        for name, value in params.items():
+            setattr(self, name, nn.Parameter(value))
+        for name, value in (buffers or {}).items():
+            self.register_buffer(name, value)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TrainConfig, scale: float):
+        super().__init__()
+        d, h, e, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
+        w = lambda *shape: torch.randn(*shape) * scale / math.sqrt(d)  # noqa: E731
+        self.attn = _Params(
+            {"W_Q": w(h, d, e), "W_K": w(h, d, e), "W_V": w(h, d, e), "W_O": w(h, e, d)},
+            {"b_Q": torch.zeros(h, e), "b_K": torch.zeros(h, e), "b_V": torch.zeros(h, e), "b_O": torch.zeros(d)},
+        )
+        self.mlp = _Params({"W_in": w(d, m), "b_in": torch.zeros(m), "W_out": w(m, d), "b_out": torch.zeros(d)})
+        self.act = ACTIVATIONS[cfg.act_fn]
+        self.attn_scale = math.sqrt(e)
+
+    def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
+        """x: [batch, pos, d_model] -> [batch, pos or 1, d_model] (resid_post)."""
+        a = self.attn
+        x_q = x[:, -1:] if last_only else x
+        q = torch.einsum("btd,hde->bhte", x_q, a.W_Q) + a.b_Q[:, None]
+        k = torch.einsum("btd,hde->bhte", x, a.W_K) + a.b_K[:, None]
+        v = torch.einsum("btd,hde->bhte", x, a.W_V) + a.b_V[:, None]
+        scores = q @ k.transpose(-1, -2) / self.attn_scale  # [batch, head, query, key]
+        if not last_only:  # the last query sees every key, so only earlier queries need the mask
+            n = x.shape[1]
+            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(future, float("-inf"))
+        z = scores.softmax(-1) @ v
+        resid_mid = x_q + torch.einsum("bhte,hed->btd", z, a.W_O) + a.b_O
+        m = self.mlp
+        return resid_mid + self.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out
+
+
+class Transformer(nn.Module):
+    """HookedTransformer's function restricted to the last position: tokens [batch, 3] -> logits [batch, d_vocab_out]."""
+
+    def __init__(self, cfg: TrainConfig, d_vocab: int, d_vocab_out: int):
+        super().__init__()
+        d, init_scale = cfg.d_model, cfg.init_scale
+        self.embed = _Params({"W_E": torch.randn(d_vocab, d) * init_scale / math.sqrt(d)})
+        self.pos_embed = _Params({"W_pos": torch.randn(3, d) * init_scale / math.sqrt(d)})
+        self.blocks = nn.ModuleList(Block(cfg, init_scale) for _ in range(cfg.n_layers))
+        self.unembed = _Params(
+            {"W_U": torch.randn(d, d_vocab_out) * init_scale / math.sqrt(d_vocab)},
+            {"b_U": torch.zeros(d_vocab_out)},
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # F.embedding, not W_E[tokens]: indexing's backward accumulates across threads in a
+        # varying order on the CPU, so identical runs would differ in the last bits.
+        x = F.embedding(tokens, self.embed.W_E) + self.pos_embed.W_pos[: tokens.shape[1]]
+        for i, block in enumerate(self.blocks):
+            x = block(x, last_only=i == len(self.blocks) - 1)
+        return x[:, -1] @ self.unembed.W_U + self.unembed.b_U
+
+    def sum_sq_weights(self) -> float:
+        """Total sum of squared parameters, sum_theta theta^2 (the fixed zero biases add nothing)."""
+        with torch.no_grad():
+            return float(sum(p.double().pow(2).sum() for p in self.parameters()))

@@ -1,0 +1,170 @@
+"""Algorithmic tasks: every valid input pair, its label, and the seeded train/test split.
+
+Every task is a binary operation ``a o b`` on ``n`` elements. Its input sequence is
+``[a, b, =]`` where ``=`` is the token ``n`` (so the vocabulary has ``n + 1`` tokens and the
+model predicts one of ``n`` classes at the last position).
+
+Z_p tasks (``n = p``):
+
+- ``add``     a + b mod p
+- ``sub``     a - b mod p
+- ``div``     a * b^-1 mod p, b != 0 (p must be prime so every b != 0 has an inverse)
+- ``x2xyy2``  a^2 + ab + b^2 mod p
+- ``x3xy2y``  a^3 + a*b^2 + b mod p (the "hard" task of the grokking forum thread)
+- ``rand``    a fixed uniformly random table drawn from the run's seed: a memorization-only
+  control with no structure to generalise.
+
+``perm`` is composition in the symmetric group S_k, with ``p`` read as the degree ``k``
+(3 <= k <= 6). The ``n = k!`` permutations of ``(0, ..., k-1)`` are numbered in
+lexicographic order (``itertools.permutations``), and the label of ``[a, b, =]`` is the
+number of ``a o b`` with ``(a o b)(i) = a[b[i]]`` (apply b first, then a).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .errors import MechgrokError
+
+
+def is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """All valid inputs of a task and their labels, plus the split.
+
+    inputs: [N, 3] int64 tokens ``[a, b, =]``; labels: [N] int64;
+    train_idx / test_idx: indices into ``inputs`` (disjoint, covering all N).
+    """
+
+    task: str
+    p: int
+    n_classes: int
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    train_idx: torch.Tensor
+    test_idx: torch.Tensor
+
+    @property
+    def d_vocab(self) -> int:
+        return self.n_classes + 1
+
+    @property
+    def is_full_grid(self) -> bool:
+        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order."""
+        return self.inputs.shape[0] == self.n_classes**2
+
+    def train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[self.train_idx], self.labels[self.train_idx]
+
+    def test(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[self.test_idx], self.labels[self.test_idx]
+
+
+def _mod_table(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+    def labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.Tensor:
+        return fn(a, b) % p
+
+    return labels
+
+
+def _div_labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.Tensor:
+    inverse = torch.tensor([pow(int(x), -1, p) if x else 0 for x in range(p)])
+    return (a * inverse[b]) % p
+
+
+def _rand_labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.Tensor:
+    # Its own generator, offset from the split's, so the table never correlates with the split.
+    table = torch.randint(p, (p, p), generator=torch.Generator().manual_seed(seed + 7919))
+    return table[a, b]
+
+
+@dataclass(frozen=True)
+class _ZpTask:
+    labels: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
+    needs_prime: bool = False
+    b_nonzero: bool = False
+
+
+ZP_TASKS: dict[str, _ZpTask] = {
+    "add": _ZpTask(_mod_table(lambda a, b: a + b)),
+    "sub": _ZpTask(_mod_table(lambda a, b: a - b)),
+    "div": _ZpTask(_div_labels, needs_prime=True, b_nonzero=True),
+    "x2xyy2": _ZpTask(_mod_table(lambda a, b: a * a + a * b + b * b)),
+    "x3xy2y": _ZpTask(_mod_table(lambda a, b: a**3 + a * b * b + b)),
+    "rand": _ZpTask(_rand_labels),
+}
+TASKS = (*ZP_TASKS, "perm")
+PERM_DEGREES = range(3, 7)
+
+
+def check_task(task: str, p: int) -> None:
+    """Raise MechgrokError when ``task`` is unknown or cannot use ``p``."""
+    if task not in TASKS:
+        raise MechgrokError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task == "perm":
+        if p not in PERM_DEGREES:
+            raise MechgrokError(
+                f"task 'perm' reads p as the degree k of S_k and needs 3 <= k <= 6, got {p}"
+            )
+        return
+    if p < 3:
+        raise MechgrokError(f"p must be at least 3, got {p}")
+    if ZP_TASKS[task].needs_prime and not is_prime(p):
+        raise MechgrokError(f"task {task!r} needs a prime p (b must be invertible), got {p}")
+
+
+def permutations(k: int) -> torch.Tensor:
+    """[k!, k] all permutations of range(k) in lexicographic order."""
+    return torch.tensor(list(itertools.permutations(range(k))))
+
+
+def _perm_table(k: int) -> torch.Tensor:
+    """[k!, k!] table[a, b] = number of the permutation i -> a[b[i]]."""
+    perms = permutations(k)
+    composed = perms[:, perms]  # [a, b, i] = perms[a, perms[b, i]]
+    # Base-k codes of permutations are increasing in lexicographic order: searchsorted numbers them.
+    place = k ** torch.arange(k - 1, -1, -1)
+    return torch.searchsorted((perms * place).sum(-1), (composed * place).sum(-1))
+
+
+def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(inputs [N, 3], labels [N], n_classes) for every valid pair, row-major in (a, b)."""
+    check_task(task, p)
+    n = math.factorial(p) if task == "perm" else p
+    a, b = (g.reshape(-1) for g in torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij"))
+    if task == "perm":
+        labels = _perm_table(p)[a, b]
+    else:
+        spec = ZP_TASKS[task]
+        if spec.b_nonzero:
+            a, b = a[b != 0], b[b != 0]
+        labels = spec.labels(a, b, p, seed)
+    inputs = torch.stack([a, b, torch.full_like(a, n)], dim=1)
+    return inputs, labels, n
+
+
+def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded shuffle of range(n); the first floor(frac_train * n) are train (as in Nanda et al.)."""
+    if not 0 < frac_train < 1:
+        raise MechgrokError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_train = int(frac_train * n)
+    if n_train == 0 or n_train == n:
+        raise MechgrokError(
+            f"frac_train={frac_train} leaves an empty train or test set for {n} examples"
+        )
+    return order[:n_train].sort().values, order[n_train:].sort().values
+
+
+def make_dataset(task: str, p: int, frac_train: float, seed: int) -> Dataset:
+    inputs, labels, n = all_pairs(task, p, seed)
+    train_idx, test_idx = split_indices(len(inputs), frac_train, seed)
+    return Dataset(task, p, n, inputs, labels, train_idx, test_idx)

@@ -1,0 +1,223 @@
+"""Training: AdamW, linear warm-up, full batch by default, checkpoints, metrics, resume.
+
+One step is ``loss = CE(model(x), y)`` (cross-entropy in float64, as in the paper's code:
+float32 saturates near 1e-7 where grokking curves live), ``backward``, ``AdamW.step``.
+The learning rate rises linearly to ``lr`` over ``warmup_steps`` and is then constant.
+Mini-batches, when ``batch_size`` is set, are drawn afresh each step from a generator
+seeded by (seed, step), so a resumed run draws the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoints import atomic_write, load_tensors, save_tensors, write_json
+from .config import TrainConfig, resolve_device
+from .errors import MechgrokError
+from .model import Transformer
+from .run import (Run, checkpoint_name, load_dataset, load_run, read_jsonl, save_dataset, weights_only,
+                  write_run_config)
+from .tasks import Dataset, make_dataset
+
+GROK_ACCURACY = 0.99
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    summary: dict[str, Any]
+
+    def summary_line(self) -> str:
+        s = self.summary
+        grok = (f"test acc first >= {GROK_ACCURACY:.0%} at step {s['grok_step']}"
+                if s["grok_step"] is not None else f"test acc never reached {GROK_ACCURACY:.0%}")
+        return (f"{s['task']} p={s['p']}: {s['steps']} steps in {s['wall_seconds']:.1f} s; "
+                f"train acc {s['train_acc']:.4f}, test acc {s['test_acc']:.4f}; {grok}; run in {self.run_dir}")
+
+
+def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(float64 cross-entropy, accuracy) on one set."""
+    with torch.no_grad():
+        logits = model(inputs).double()
+        return F.cross_entropy(logits, labels).item(), (logits.argmax(-1) == labels).double().mean().item()
+
+
+def first_grok_step(rows: list[dict[str, Any]]) -> int | None:
+    """The first logged step with test accuracy >= 99%."""
+    return next((r["step"] for r in rows if r["test_acc"] >= GROK_ACCURACY), None)
+
+
+def is_save_step(cfg: TrainConfig, step: int) -> bool:
+    dense = cfg.dense_save_every and step <= cfg.dense_save_until and step % cfg.dense_save_every == 0
+    return step % cfg.save_every == 0 or step == cfg.steps or bool(dense)
+
+
+def run_dir_for(cfg: TrainConfig) -> Path:
+    return Path(cfg.out) if cfg.out else Path("checkpoints") / cfg.run_name
+
+
+def prepare_run_dir(path: Path, cfg: TrainConfig) -> Run | None:
+    """Create ``path`` for a new run and return None, or return the existing run to resume.
+
+    Refuses a non-empty directory that is not a run, or a run whose config differs in
+    anything but the resumable fields (steps, save schedule, device, out).
+    """
+    if path.exists() and not path.is_dir():
+        raise MechgrokError(f"output {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / "config.json").is_file():
+            raise MechgrokError(f"output {path} is not empty and is not a mechgrok run; refusing to write there")
+        run = load_run(path)
+        theirs, ours = run.config.identity(), cfg.identity()
+        if theirs != ours:
+            diff = ", ".join(f"{k}: {theirs[k]!r} there vs {ours[k]!r} now" for k in ours if theirs[k] != ours[k])
+            raise MechgrokError(f"{path} holds a run of another config ({diff}); choose another --out")
+        return run
+    try:
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write(path / ".write-test", lambda tmp: tmp.write_text(""))
+        (path / ".write-test").unlink()
+    except OSError as err:
+        raise MechgrokError(f"output directory {path} is not writable ({err.strerror or err})") from None
+    return None
+
+
+class Trainer:
+    """Holds the model, optimizer and data of one run; ``run()`` trains to cfg.steps."""
+
+    def __init__(self, cfg: TrainConfig, progress: bool = True):
+        self.cfg = cfg.validate()
+        self.progress = progress
+        self.path = run_dir_for(cfg)
+        self.device = resolve_device(cfg.device)
+        existing = prepare_run_dir(self.path, cfg)
+        if existing is None:
+            self.data = make_dataset(cfg.task, cfg.p, cfg.frac_train, cfg.seed)
+            save_dataset(self.path / "dataset.safetensors", self.data, cfg)
+        else:
+            self.data = load_dataset(self.path / "dataset.safetensors")
+        write_run_config(self.path, cfg, self.data.d_vocab, self.data.n_classes)
+
+        torch.manual_seed(cfg.seed)
+        self.model = Transformer(cfg, self.data.d_vocab, self.data.n_classes).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           betas=(cfg.beta1, cfg.beta2))
+        self.train_x, self.train_y = (t.to(self.device) for t in self.data.train())
+        self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
+        self.step, self.elapsed = 0, 0.0
+        self.resumed = existing is not None and (self.path / "resume.safetensors").exists()
+        if self.resumed:
+            self._load_resume_state()
+        else:  # a run killed before its first checkpoint starts over
+            self._truncate_metrics(-1)
+
+    # -- state ---------------------------------------------------------------
+    def _param_names(self) -> list[str]:
+        return [name for name, _ in self.model.named_parameters()]
+
+    def _save(self, row: dict[str, Any]) -> None:
+        weights = weights_only(self.model.state_dict())
+        meta = {"kind": "checkpoint", "step": self.step, "config": self.cfg.to_dict(), "metrics": row}
+        save_tensors(self.path / "checkpoints" / checkpoint_name(self.step), weights, meta)
+        names = self._param_names()
+        optim = {f"optimizer.{names[index]}.{key}": value
+                 for index, state in self.optimizer.state_dict()["state"].items()
+                 for key, value in state.items()}
+        save_tensors(self.path / "resume.safetensors", {**weights, **optim},
+                     {"kind": "resume", "step": self.step, "elapsed": self.elapsed})
+
+    def _load_resume_state(self) -> None:
+        tensors, meta = load_tensors(self.path / "resume.safetensors", "resume")
+        self.model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("optimizer.")})
+        state = {}
+        for index, name in enumerate(self._param_names()):
+            prefix = f"optimizer.{name}."
+            entry = {k[len(prefix):]: v.to(self.device) for k, v in tensors.items() if k.startswith(prefix)}
+            if entry:
+                entry["step"] = entry["step"].cpu()
+                state[index] = entry
+        groups = self.optimizer.state_dict()["param_groups"]
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        self.step, self.elapsed = meta["step"], meta["elapsed"]
+        self._truncate_metrics(self.step)
+
+    def _truncate_metrics(self, last_step: int) -> None:
+        """Drop metrics logged after the checkpoint we resume from (they will be logged again)."""
+        rows = [r for r in read_jsonl(self.path / "metrics.jsonl") if r["step"] <= last_step]
+        atomic_write(self.path / "metrics.jsonl",
+                     lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)))
+
+    # -- loop ----------------------------------------------------------------
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(self.train_y)
+        if not self.cfg.batch_size or self.cfg.batch_size >= n:
+            return self.train_x, self.train_y
+        generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        index = torch.randperm(n, generator=generator)[: self.cfg.batch_size].to(self.device)
+        return self.train_x[index], self.train_y[index]
+
+    def _log(self) -> dict[str, Any]:
+        train_loss, train_acc = evaluate(self.model, self.train_x, self.train_y)
+        test_loss, test_acc = evaluate(self.model, self.test_x, self.test_y)
+        row = {"step": self.step, "train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
+               "test_acc": test_acc, "sum_sq_weights": self.model.sum_sq_weights(),
+               "wall_seconds": round(self.elapsed, 3)}
+        with open(self.path / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        return row
+
+    def train_step(self) -> None:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        x, y = self._batch()
+        loss = F.cross_entropy(self.model(x).double(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        if self.step == 0:
+            row = self._log()
+            self._save(row)
+        bar = tqdm(total=cfg.steps, initial=min(self.step, cfg.steps), disable=not self.progress or None,
+                   desc=cfg.run_name, dynamic_ncols=True)
+        started = time.perf_counter() - self.elapsed
+        while self.step < cfg.steps:
+            self.train_step()
+            self.elapsed = time.perf_counter() - started
+            logged = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            saved = is_save_step(cfg, self.step)
+            if logged or saved:
+                row = self._log()
+                bar.set_postfix(train_loss=f"{row['train_loss']:.3g}", test_loss=f"{row['test_loss']:.3g}",
+                                train_acc=f"{row['train_acc']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+                if saved:
+                    self._save(row)
+            bar.update(1)
+        bar.close()
+        rows = read_jsonl(self.path / "metrics.jsonl")
+        last = rows[-1]
+        summary = {"task": cfg.task, "p": cfg.p, "steps": self.step, "wall_seconds": self.elapsed,
+                   "train_loss": last["train_loss"], "test_loss": last["test_loss"],
+                   "train_acc": last["train_acc"], "test_acc": last["test_acc"],
+                   "grok_step": first_grok_step(rows),
+                   "steps_per_second": self.step / self.elapsed if self.elapsed else math.nan}
+        write_json(self.path / "summary.json", summary)
+        return TrainResult(self.path, summary)
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train (or resume) the run described by ``cfg``; returns its directory and summary."""
+    return Trainer(cfg, progress).run()

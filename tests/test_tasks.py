@@ -1,0 +1,88 @@
+import itertools
+import math
+
+import pytest
+import torch
+
+from mechgrok.errors import MechgrokError
+from mechgrok.tasks import TASKS, all_pairs, make_dataset, permutations, split_indices
+
+BRUTE = {
+    "add": lambda a, b, p: (a + b) % p,
+    "sub": lambda a, b, p: (a - b) % p,
+    "div": lambda a, b, p: next(c for c in range(p) if (c * b) % p == a),
+    "x2xyy2": lambda a, b, p: (a * a + a * b + b * b) % p,
+    "x3xy2y": lambda a, b, p: (a**3 + a * b * b + b) % p,
+}
+
+
+@pytest.mark.parametrize("task", sorted(BRUTE))
+@pytest.mark.parametrize("p", [7, 11])
+def test_zp_labels_match_brute_force(task, p):
+    inputs, labels, n = all_pairs(task, p)
+    expected = [(a, b, BRUTE[task](a, b, p)) for a in range(p) for b in range(p) if task != "div" or b]
+    assert n == p
+    assert [(a, b, c) for (a, b, _), c in zip(inputs.tolist(), labels.tolist())] == expected
+    assert (inputs[:, 2] == p).all()
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_perm_is_composition_in_lexicographic_numbering(k):
+    inputs, labels, n = all_pairs("perm", k)
+    perms = list(itertools.permutations(range(k)))
+    assert n == math.factorial(k) == len(perms)
+    for (a, b, eq), c in zip(inputs.tolist(), labels.tolist()):
+        assert eq == n
+        assert perms[c] == tuple(perms[a][perms[b][i]] for i in range(k))
+    assert permutations(k).tolist() == [list(q) for q in perms]
+
+
+def test_rand_table_is_fixed_by_seed_and_unstructured():
+    _, first, _ = all_pairs("rand", 31, seed=1)
+    _, again, _ = all_pairs("rand", 31, seed=1)
+    _, other, _ = all_pairs("rand", 31, seed=2)
+    _, add, _ = all_pairs("add", 31)
+    assert torch.equal(first, again)
+    assert (first != other).float().mean() > 0.9
+    assert (first == add).float().mean() < 0.1  # chance is 1/31
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    one = make_dataset("add", 23, 0.3, seed=5)
+    two = make_dataset("add", 23, 0.3, seed=5)
+    three = make_dataset("add", 23, 0.3, seed=6)
+    assert torch.equal(one.train_idx, two.train_idx) and torch.equal(one.test_idx, two.test_idx)
+    assert not torch.equal(one.train_idx, three.train_idx)
+    assert len(one.train_idx) == int(0.3 * 23 * 23)
+    assert sorted(torch.cat([one.train_idx, one.test_idx]).tolist()) == list(range(23 * 23))
+
+
+def test_split_does_not_depend_on_global_rng():
+    torch.manual_seed(0)
+    first = split_indices(100, 0.3, seed=1)
+    torch.manual_seed(123)
+    second = split_indices(100, 0.3, seed=1)
+    assert torch.equal(first[0], second[0])
+
+
+@pytest.mark.parametrize("task,p,message", [
+    ("div", 21, "needs a prime"),
+    ("add", 2, "at least 3"),
+    ("mul", 23, "unknown task"),
+    ("perm", 7, "degree k"),
+])
+def test_bad_task_or_p(task, p, message):
+    with pytest.raises(MechgrokError, match=message):
+        make_dataset(task, p, 0.3, 0)
+
+
+@pytest.mark.parametrize("frac", [0.0, 1.0, -0.1, 1.5])
+def test_frac_outside_open_interval(frac):
+    with pytest.raises(MechgrokError, match="strictly between 0 and 1"):
+        make_dataset("add", 23, frac, 0)
+
+
+def test_every_task_builds():
+    for task in TASKS:
+        data = make_dataset(task, 3 if task == "perm" else 7, 0.5, 0)
+        assert data.labels.max() < data.n_classes and data.d_vocab == data.n_classes + 1
