@@ -58,8 +58,8 @@ class Dataset:
 
     @property
     def is_full_grid(self) -> bool:
-        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order."""
-        return self.inputs.shape[0] == self.n_classes**2
+        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order (not div, not perm)."""
+        return self.n_classes == self.p and self.inputs.shape[0] == self.p**2
 
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.inputs[self.train_idx], self.labels[self.train_idx]
