@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from transformer_lens import HookedTransformer
 
 from ..tasks import Dataset
-from .fourier import embedding_spectrum
+from .fourier import embedding_spectrum, fourier_basis, frequency_norms
 from .measures import (excluded_logits, fourier_row_norms, gini, loss_and_accuracy, mask_frequencies_1d,
                        mask_frequencies_2d, neuron_clusters, restricted_logits)
 
@@ -66,6 +66,12 @@ def sum_sq_weights(model: HookedTransformer) -> float:
 def neuron_logit_map(model: HookedTransformer) -> torch.Tensor:
     """W_L = W_out @ W_U [d_mlp, d_vocab_out] of the last layer: each neuron's direct effect on the logits."""
     return model.blocks[-1].mlp.W_out.detach() @ model.W_U.detach()
+
+
+def neuron_logit_spectrum(model: HookedTransformer, p: int) -> torch.Tensor:
+    """[K + 1] norm of each output frequency of W_L = W_out @ W_U (rows: neurons, Fourier over classes)."""
+    basis, _, _ = fourier_basis(p)
+    return frequency_norms(basis @ neuron_logit_map(model).T.double(), p)
 
 
 def measure(model: HookedTransformer, data: Dataset, key_freqs: list[int]) -> tuple[dict[str, float], torch.Tensor | None]:

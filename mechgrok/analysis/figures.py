@@ -80,6 +80,34 @@ def spectrum_figure(spectra: list[dict[str, Any]], key_freqs: list[int]) -> go.F
     return fig.update_layout(title="Embedding spectrum (key frequencies in red)", height=800, showlegend=False)
 
 
+def spectrum_slider_figure(spectra: list[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
+    """A bar chart of a [K + 1] frequency spectrum per checkpoint, with a slider over the steps.
+
+    ``spectra`` rows are {"step": s, "k0": .., "k1": .., ...} (as in spectrum.csv).
+    """
+    ks = sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
+    colours = ["crimson" if k in key_freqs else "steelblue" for k in ks]
+    top = max(max(s[f"k{k}"] for k in ks) for s in spectra)
+    frames = [go.Frame(name=str(s["step"]), data=[go.Bar(x=ks, y=[s[f"k{k}"] for k in ks], marker_color=colours)])
+              for s in spectra]
+    fig = go.Figure(data=frames[0].data, frames=frames)
+    steps = [dict(method="animate", label=f.name, args=[[f.name], dict(mode="immediate", frame=dict(duration=0))])
+             for f in frames]
+    return fig.update_layout(title=f"{title} (key frequencies in red)", xaxis_title="frequency k",
+                             yaxis=dict(range=[0, 1.05 * top]),
+                             sliders=[dict(steps=steps, currentvalue=dict(prefix="step "))])
+
+
+def logit_fourier_figure(logits: torch.Tensor) -> go.Figure:
+    """Norm over output classes of the logits' 2D Fourier coefficients over (a, b): [p*p, c] -> p x p heatmap."""
+    p = int(round(logits.shape[0] ** 0.5))
+    _, names, _ = fourier_basis(p)
+    norms = fourier_2d(logits.double().reshape(p, p, -1)).norm(dim=-1)
+    fig = go.Figure(go.Heatmap(z=norms.numpy(), x=list(names), y=list(names), colorscale="Blues"))
+    return fig.update_layout(title="Logits in the 2D Fourier basis (rows: a, columns: b; norm over classes)",
+                             height=650, width=700)
+
+
 def clusters_figure(key_info: dict[str, Any]) -> go.Figure:
     sizes = {int(k): v for k, v in key_info["cluster_sizes_all"].items()}
     ks = sorted(sizes)
