@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .errors import MechgrokError
+from .grokfast import FILTERS
 from .tasks import check_task
 
 ACT_FNS = ("relu", "gelu", "silu")
@@ -42,6 +43,10 @@ class TrainConfig:
     warmup_steps: int = 10
     steps: int = 20_000
     batch_size: int = 0  # 0 = full batch
+    grokfast: str = "none"  # gradient filter: none, ema or ma (mechgrok/grokfast.py)
+    grokfast_alpha: float = 0.98
+    grokfast_lamb: float = 2.0
+    grokfast_window: int = 100
     # bookkeeping
     save_every: int = 100
     dense_save_every: int = 0  # extra checkpoints every this many steps ...
@@ -65,6 +70,10 @@ class TrainConfig:
                 raise MechgrokError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.act_fn not in ACT_FNS:
             raise MechgrokError(f"unknown act_fn {self.act_fn!r}; choose one of {', '.join(ACT_FNS)}")
+        if self.grokfast not in FILTERS:
+            raise MechgrokError(f"unknown grokfast filter {self.grokfast!r}; choose one of {', '.join(FILTERS)}")
+        if not 0 <= self.grokfast_alpha < 1 or self.grokfast_window < 1:
+            raise MechgrokError("grokfast_alpha must lie in [0, 1) and grokfast_window be positive")
         if self.init_scale <= 0:
             raise MechgrokError(f"init_scale must be positive, got {self.init_scale}")
         if self.lr <= 0 or self.weight_decay < 0:

@@ -122,12 +122,44 @@ class Transformer(nn.Module):
         )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if len(self.blocks) == 1:
+            return self._forward_one_layer(tokens)
         # F.embedding, not W_E[tokens]: indexing's backward accumulates across threads in a
         # varying order on the CPU, so identical runs would differ in the last bits.
         x = F.embedding(tokens, self.embed.W_E) + self.pos_embed.W_pos[: tokens.shape[1]]
         for i, block in enumerate(self.blocks):
             x = block(x, last_only=i == len(self.blocks) - 1)
         return x[:, -1] @ self.unembed.W_U + self.unembed.b_U
+
+    def _forward_one_layer(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The same function for one layer, at a fraction of the cost.
+
+        With a single layer every query, key and value is a function of one (position, token)
+        pair, so they are computed once per vocabulary entry (p + 1 rows per position) and
+        gathered, instead of once per example; only the last query is needed. Attention then
+        costs O(batch * heads * (d_head + d_model)) and the MLP and unembedding dominate.
+        """
+        block = self.blocks[0]
+        a, m = block.attn, block.mlp
+        batch, n_pos = tokens.shape
+        resid = self.embed.W_E[None] + self.pos_embed.W_pos[:n_pos, None]  # [pos, vocab, d_model]
+        vocab = resid.shape[1]
+
+        def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            # table [vocab, *shape] -> [batch, *shape]; F.embedding for a deterministic backward
+            return F.embedding(index, table.reshape(vocab, -1)).reshape(batch, *table.shape[1:])
+
+        q = gather(torch.einsum("vd,hde->vhe", resid[-1], a.W_Q) + a.b_Q, tokens[:, -1])  # [batch, head, d_head]
+        keys = torch.einsum("pvd,hde->pvhe", resid, a.W_K) + a.b_K  # [pos, vocab, head, d_head]
+        values = torch.einsum("pvd,hde->pvhe", resid, a.W_V) + a.b_V
+        k = torch.stack([gather(keys[j], tokens[:, j]) for j in range(n_pos)], 2)  # [batch, head, pos, d_head]
+        v = torch.stack([gather(values[j], tokens[:, j]) for j in range(n_pos)], 2)
+        pattern = (torch.einsum("bhe,bhpe->bhp", q, k) / block.attn_scale).softmax(-1)  # the last query sees all
+        z = torch.einsum("bhp,bhpe->bhe", pattern, v)
+        attn_out = z.reshape(batch, -1) @ a.W_O.reshape(-1, a.W_O.shape[-1])
+        resid_mid = gather(resid[-1], tokens[:, -1]) + attn_out + a.b_O
+        resid_post = resid_mid + block.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out
+        return resid_post @ self.unembed.W_U + self.unembed.b_U
 
     def sum_sq_weights(self) -> float:
         """Total sum of squared parameters, sum_theta theta^2 (the fixed zero biases add nothing)."""

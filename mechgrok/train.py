@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .checkpoints import atomic_write, load_tensors, save_tensors, write_json
 from .config import TrainConfig, resolve_device
 from .errors import MechgrokError
+from .grokfast import GradientFilter
 from .model import Transformer
 from .run import (Run, checkpoint_name, load_dataset, load_run, read_jsonl, save_dataset, weights_only,
                   write_run_config)
@@ -111,6 +112,8 @@ class Trainer:
         self.model = Transformer(cfg, self.data.d_vocab, self.data.n_classes).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            betas=(cfg.beta1, cfg.beta2))
+        self.grad_filter = (GradientFilter(self.model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb,
+                                           cfg.grokfast_window) if cfg.grokfast != "none" else None)
         self.train_x, self.train_y = (t.to(self.device) for t in self.data.train())
         self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
         self.step, self.elapsed = 0, 0.0
@@ -132,12 +135,15 @@ class Trainer:
         optim = {f"optimizer.{names[index]}.{key}": value
                  for index, state in self.optimizer.state_dict()["state"].items()
                  for key, value in state.items()}
-        save_tensors(self.path / "resume.safetensors", {**weights, **optim},
+        filter_state = self.grad_filter.state_tensors() if self.grad_filter else {}
+        save_tensors(self.path / "resume.safetensors", {**weights, **optim, **filter_state},
                      {"kind": "resume", "step": self.step, "elapsed": self.elapsed})
 
     def _load_resume_state(self) -> None:
         tensors, meta = load_tensors(self.path / "resume.safetensors", "resume")
-        self.model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("optimizer.")})
+        self.model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "grokfast"))})
+        if self.grad_filter:
+            self.grad_filter.load_state_tensors(tensors)
         state = {}
         for index, name in enumerate(self._param_names()):
             prefix = f"optimizer.{name}."
@@ -183,6 +189,8 @@ class Trainer:
         loss = F.cross_entropy(self.model(x).double(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_filter:
+            self.grad_filter.apply()
         self.optimizer.step()
         self.step += 1
 
