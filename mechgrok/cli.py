@@ -10,7 +10,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from .config import TrainConfig
+from .config import RECIPES, TrainConfig
 from .errors import MechgrokError
 from .tasks import TASKS
 
@@ -30,6 +30,9 @@ def _add_train_parser(commands) -> None:
     parser = commands.add_parser("train", help="train a model and write a run directory",
                                  description="Train a model with periodic checkpoints. Re-running on an "
                                              "existing run directory resumes it.")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
+                        help="starting values: 'paper' (Nanda et al., the default) or 'fast' (groks p=113 "
+                             "addition in seconds); overridden by --config and by flags")
     parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of config fields")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     defaults = TrainConfig()
@@ -50,11 +53,23 @@ def _add_analyze_parser(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_experiment_parser(commands) -> None:
+    from .experiments import EXPERIMENTS
+
+    parser = commands.add_parser("experiment", help="run an experiment of the seed studies",
+                                 description="Experiments: " + "; ".join(f"{k}: {v}" for k, v in EXPERIMENTS.items()))
+    parser.add_argument("name", help=", ".join(EXPERIMENTS))
+    parser.add_argument("--quick", action="store_true", help="a seconds-long version (what CI runs)")
+    parser.add_argument("--out", help="results directory (default experiments/results/NAME, or a -quick suffix)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mechgrok", description="Train and mechanistically analyse grokking models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(commands)
     _add_analyze_parser(commands)
+    _add_experiment_parser(commands)
     return parser
 
 
@@ -62,8 +77,8 @@ def _train(args: argparse.Namespace) -> None:
     from .train import train
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    cfg = TrainConfig.from_dict({**cfg.to_dict(), **values}, source="command line")
+    from_file = TrainConfig.file_values(args.config) if args.config else {}
+    cfg = TrainConfig.from_dict({**RECIPES[args.recipe], **from_file, **values}, source="command line")
     result = train(cfg, progress=not args.quiet)
     print(result.summary_line())
 
@@ -76,10 +91,18 @@ def _analyze(args: argparse.Namespace) -> None:
     print(report.summary_text())
 
 
+def _experiment(args: argparse.Namespace) -> None:
+    from .experiments import run_experiment
+
+    out = args.out or f"experiments/results/{args.name}{'-quick' if args.quick else ''}"
+    run_experiment(args.name, out, quick=args.quick, progress=not args.quiet)
+    print(f"results in {out}/")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": _train, "analyze": _analyze}[args.command](args)
+        {"train": _train, "analyze": _analyze, "experiment": _experiment}[args.command](args)
     except MechgrokError as err:
         print(f"mechgrok: error: {err}", file=sys.stderr)
         return 2

@@ -43,6 +43,8 @@ class TrainConfig:
     warmup_steps: int = 10
     steps: int = 20_000
     batch_size: int = 0  # 0 = full batch
+    aug_reverse: float = 0.0  # probability of operand reversal per training example
+    aug_negate: float = 0.0  # probability of negating each operand per training example
     grokfast: str = "none"  # gradient filter: none, ema or ma (mechgrok/grokfast.py)
     grokfast_alpha: float = 0.98
     grokfast_lamb: float = 2.0
@@ -52,11 +54,13 @@ class TrainConfig:
     dense_save_every: int = 0  # extra checkpoints every this many steps ...
     dense_save_until: int = 0  # ... up to this step (0 = off)
     log_every: int = 10
+    stop_at_test_acc: float = 0.0  # stop at the first log step with test accuracy >= this (0 = off)
     device: str = "auto"
     out: str = ""  # run directory; empty = checkpoints/<task>_p<p>_seed<seed>
 
     # Fields that may change between a run and its resumption without changing its results.
-    RESUMABLE_FIELDS = ("steps", "save_every", "dense_save_every", "dense_save_until", "device", "out")
+    RESUMABLE_FIELDS = ("steps", "save_every", "dense_save_every", "dense_save_until", "device", "out",
+                        "stop_at_test_acc")
 
     def validate(self) -> "TrainConfig":
         check_task(self.task, self.p)
@@ -74,6 +78,8 @@ class TrainConfig:
             raise MechgrokError(f"unknown grokfast filter {self.grokfast!r}; choose one of {', '.join(FILTERS)}")
         if not 0 <= self.grokfast_alpha < 1 or self.grokfast_window < 1:
             raise MechgrokError("grokfast_alpha must lie in [0, 1) and grokfast_window be positive")
+        if not (0 <= self.aug_reverse <= 1 and 0 <= self.aug_negate <= 1):
+            raise MechgrokError("aug_reverse and aug_negate are probabilities in [0, 1]")
         if self.init_scale <= 0:
             raise MechgrokError(f"init_scale must be positive, got {self.init_scale}")
         if self.lr <= 0 or self.weight_decay < 0:
@@ -91,7 +97,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def checked_values(cls, values: dict[str, Any], source: str = "config") -> dict[str, Any]:
+        """``values`` with every key a field and every value converted to the field's type."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -103,10 +110,15 @@ class TrainConfig:
                 converted[name] = {"int": int, "float": float, "str": str}[kind](value)
             except (TypeError, ValueError):
                 raise MechgrokError(f"{source}: {name} must be {kind}, got {value!r}") from None
-        return cls(**converted)
+        return converted
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        return cls(**cls.checked_values(values, source))
+
+    @classmethod
+    def file_values(cls, path: str | Path) -> dict[str, Any]:
+        """The fields a TOML (``.toml``) or JSON file sets, checked."""
         path = Path(path)
         if not path.is_file():
             raise MechgrokError(f"config file {path} does not exist")
@@ -115,11 +127,19 @@ class TrainConfig:
             values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
             raise MechgrokError(f"config file {path} is not valid {path.suffix[1:] or 'JSON'}: {err}") from None
-        return cls.from_dict(values, source=str(path))
+        return cls.checked_values(values, source=str(path))
 
     def identity(self) -> dict[str, Any]:
         """The fields that define what a run computes (everything but RESUMABLE_FIELDS)."""
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUMABLE_FIELDS}
+
+
+# Named starting points for TrainConfig; ``mechgrok train --recipe NAME``. See the README's
+# "Grok faster" section for the sweep behind "fast".
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fast": {"lr": 1e-2, "weight_decay": 3.0, "stop_at_test_acc": 0.99, "steps": 3000, "save_every": 50},
+}
 
 
 def resolve_device(name: str) -> torch.device:

@@ -61,6 +61,12 @@ class Dataset:
         """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order (not div, not perm)."""
         return self.n_classes == self.p and self.inputs.shape[0] == self.p**2
 
+    def label_table(self) -> torch.Tensor:
+        """[n, n] label of (a, b), -1 where the pair is not valid (b = 0 for div)."""
+        table = torch.full((self.n_classes, self.n_classes), -1, dtype=torch.long)
+        table[self.inputs[:, 0], self.inputs[:, 1]] = self.labels
+        return table
+
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.inputs[self.train_idx], self.labels[self.train_idx]
 
@@ -168,3 +174,36 @@ def make_dataset(task: str, p: int, frac_train: float, seed: int) -> Dataset:
     inputs, labels, n = all_pairs(task, p, seed)
     train_idx, test_idx = split_indices(len(inputs), frac_train, seed)
     return Dataset(task, p, n, inputs, labels, train_idx, test_idx)
+
+
+def negation_map(task: str, p: int) -> torch.Tensor:
+    """[n] the element that 'negation' maps each element to: -x mod p, or the inverse permutation for perm."""
+    if task != "perm":
+        return (-torch.arange(p)) % p
+    perms = permutations(p)
+    place = p ** torch.arange(p - 1, -1, -1)
+    inverse = torch.argsort(perms, dim=1)  # inverse[i][perm[i][j]] = j
+    return torch.searchsorted((perms * place).sum(-1), (inverse * place).sum(-1))
+
+
+def augment(inputs: torch.Tensor, labels: torch.Tensor, table: torch.Tensor, negation: torch.Tensor,
+            p_reverse: float, p_negate: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Operand reversal and negation (the augmentation study, seeds/000), labels recomputed.
+
+    Each example independently: with probability ``p_reverse`` (a, b) -> (b, a); then with
+    probability ``p_negate`` each a -> -a, and independently b -> -b (the inverse for perm).
+    The label is looked up again in the task's ``table``, so it stays correct; an example whose
+    new pair is not valid (b = 0 for div) is left as it was. Note that a new pair may belong to
+    the held-out split: that is what the augmentation does, and why it can help.
+    """
+    a, b = inputs[:, 0], inputs[:, 1]
+    draws = torch.rand(3, len(a), generator=generator).to(inputs.device)
+    swap = draws[0] < p_reverse
+    new_a, new_b = torch.where(swap, b, a), torch.where(swap, a, b)
+    negation = negation.to(inputs.device)
+    new_a = torch.where(draws[1] < p_negate, negation[new_a], new_a)
+    new_b = torch.where(draws[2] < p_negate, negation[new_b], new_b)
+    new_labels = table.to(inputs.device)[new_a, new_b]
+    valid = new_labels >= 0
+    augmented = torch.stack([torch.where(valid, new_a, a), torch.where(valid, new_b, b), inputs[:, 2]], 1)
+    return augmented, torch.where(valid, new_labels, labels)

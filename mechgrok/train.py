@@ -27,7 +27,7 @@ from .grokfast import GradientFilter
 from .model import Transformer
 from .run import (Run, checkpoint_name, load_dataset, load_run, read_jsonl, save_dataset, weights_only,
                   write_run_config)
-from .tasks import Dataset, make_dataset
+from .tasks import Dataset, augment, make_dataset, negation_map
 
 GROK_ACCURACY = 0.99
 
@@ -115,6 +115,7 @@ class Trainer:
         self.grad_filter = (GradientFilter(self.model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb,
                                            cfg.grokfast_window) if cfg.grokfast != "none" else None)
         self.train_x, self.train_y = (t.to(self.device) for t in self.data.train())
+        self.label_table, self.negation = self.data.label_table(), negation_map(cfg.task, cfg.p)
         self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
         self.step, self.elapsed = 0, 0.0
         self.resumed = existing is not None and (self.path / "resume.safetensors").exists()
@@ -164,12 +165,16 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
         n = len(self.train_y)
-        if not self.cfg.batch_size or self.cfg.batch_size >= n:
-            return self.train_x, self.train_y
-        generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
-        index = torch.randperm(n, generator=generator)[: self.cfg.batch_size].to(self.device)
-        return self.train_x[index], self.train_y[index]
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+        x, y = self.train_x, self.train_y
+        if cfg.batch_size and cfg.batch_size < n:
+            index = torch.randperm(n, generator=generator)[: cfg.batch_size].to(self.device)
+            x, y = x[index], y[index]
+        if cfg.aug_reverse or cfg.aug_negate:
+            x, y = augment(x, y, self.label_table, self.negation, cfg.aug_reverse, cfg.aug_negate, generator)
+        return x, y
 
     def _log(self) -> dict[str, Any]:
         train_loss, train_acc = evaluate(self.model, self.train_x, self.train_y)
@@ -202,7 +207,9 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=min(self.step, cfg.steps), disable=not self.progress or None,
                    desc=cfg.run_name, dynamic_ncols=True)
         started = time.perf_counter() - self.elapsed
-        while self.step < cfg.steps:
+        logged_rows = read_jsonl(self.path / "metrics.jsonl")
+        reached = bool(cfg.stop_at_test_acc) and logged_rows[-1]["test_acc"] >= cfg.stop_at_test_acc
+        while self.step < cfg.steps and not reached:
             self.train_step()
             self.elapsed = time.perf_counter() - started
             logged = self.step % cfg.log_every == 0 or self.step == cfg.steps
@@ -211,7 +218,8 @@ class Trainer:
                 row = self._log()
                 bar.set_postfix(train_loss=f"{row['train_loss']:.3g}", test_loss=f"{row['test_loss']:.3g}",
                                 train_acc=f"{row['train_acc']:.3f}", test_acc=f"{row['test_acc']:.3f}")
-                if saved:
+                reached = bool(cfg.stop_at_test_acc) and row["test_acc"] >= cfg.stop_at_test_acc
+                if saved or reached:
                     self._save(row)
             bar.update(1)
         bar.close()

@@ -52,3 +52,14 @@ def test_config_file_and_flags(capsys, tmp_path):
 def test_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "mechgrok.cli", "--help"], capture_output=True, text=True).stdout
     assert "train" in out and "analyze" in out
+
+
+def test_recipe_then_file_then_flags(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("weight_decay = 2.0\np = 23\nd_model = 32\nd_head = 8\nd_mlp = 64\n")
+    out = tmp_path / "r"
+    assert main(["train", "--recipe", "fast", "--config", str(config), "--steps", "5", "--quiet", "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["lr"] == 1e-2  # from the recipe
+    assert saved["weight_decay"] == 2.0  # the file beats the recipe
+    assert saved["steps"] == 5  # a flag beats both

@@ -86,3 +86,34 @@ def test_every_task_builds():
     for task in TASKS:
         data = make_dataset(task, 3 if task == "perm" else 7, 0.5, 0)
         assert data.labels.max() < data.n_classes and data.d_vocab == data.n_classes + 1
+
+
+@pytest.mark.parametrize("task,p", [("add", 11), ("sub", 11), ("div", 11), ("x3xy2y", 7), ("perm", 4)])
+def test_augmentation_keeps_every_label_correct(task, p):
+    from mechgrok.tasks import augment, negation_map
+
+    data = make_dataset(task, p, 0.5, 0)
+    x, y = data.train()
+    new_x, new_y = augment(x, y, data.label_table(), negation_map(task, p), 0.5, 0.5,
+                           torch.Generator().manual_seed(1))
+    perms = [tuple(q) for q in permutations(p).tolist()] if task == "perm" else None
+    for (a, b, eq), c in zip(new_x.tolist(), new_y.tolist()):
+        assert eq == data.n_classes
+        if task == "perm":
+            assert perms[c] == tuple(perms[a][perms[b][i]] for i in range(p))
+        else:
+            assert c == BRUTE[task](a, b, p)
+    changed = (new_x[:, :2] != x[:, :2]).any(1).float().mean()
+    assert 0.4 < changed < 0.95  # most examples moved, some did not
+
+
+def test_negation_is_an_involution_and_perm_negation_is_the_inverse():
+    from mechgrok.tasks import negation_map
+
+    for task, p in (("add", 13), ("perm", 4)):
+        neg = negation_map(task, p)
+        assert torch.equal(neg[neg], torch.arange(len(neg)))
+    _, labels, n = all_pairs("perm", 4)
+    identity = 0  # (0, 1, 2, 3) is first in lexicographic order
+    neg = negation_map("perm", 4)
+    assert all(labels[a * n + neg[a]] == identity for a in range(n))

@@ -1,0 +1,127 @@
+"""The augmentation study (seeds/000): operand reversal and negation on add, sub, div, perm.
+
+Protocol of the paper: Z_97 (perm: S_5, 120 elements), 50/50 split, 2-layer transformer
+(d_model 128, 4 heads, d_mlp 512), AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.5,
+50 warm-up steps, batch 512, 7,500 steps; five conditions x 3 seeds. Reversal and negation
+are those of ``mechgrok.tasks.augment`` (labels recomputed; perm's "negation" is the inverse).
+
+Metrics per run: S99 (first logged step with test = validation accuracy >= 99%), final train
+and validation loss and accuracy, and the maximum rate of validation-accuracy increase
+(largest rise between consecutive logs, per 100 steps). Table 1 layout: S99 mean +- standard
+error over seeds (N/A unless every seed reached 99%), final validation accuracy below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..config import TrainConfig
+from ..run import read_jsonl
+from ..train import first_grok_step, train
+from .tables import markdown_table, mean_and_stderr, write_table
+
+CONDITIONS = {
+    "baseline": (0.0, 0.0),
+    "reversal 15%": (0.15, 0.0),
+    "negation 15%": (0.0, 0.15),
+    "combined 15%": (0.15, 0.15),
+    "combined 30%": (0.30, 0.30),
+}
+OPERATIONS = {"add": 97, "sub": 97, "div": 97, "perm": 5}
+PAPER = dict(frac_train=0.5, n_layers=2, d_model=128, n_heads=4, d_head=32, d_mlp=512, lr=1e-3,
+             weight_decay=0.5, warmup_steps=50, batch_size=512, steps=7500, log_every=50, save_every=2500)
+QUICK = dict(frac_train=0.5, n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, lr=3e-3,
+             weight_decay=0.5, warmup_steps=10, batch_size=64, steps=150, log_every=10, save_every=150)
+QUICK_OPERATIONS = {"add": 11, "perm": 3}
+QUICK_CONDITIONS = ("baseline", "combined 30%")
+
+# The paper's claims, as (description, operation, condition that should be faster, than which).
+CLAIMS = [
+    ("negation speeds up addition", "add", "negation 15%", "baseline"),
+    ("negation speeds up subtraction", "sub", "negation 15%", "baseline"),
+    ("negation speeds up division", "div", "negation 15%", "baseline"),
+    ("reversal speeds up addition", "add", "reversal 15%", "baseline"),
+    ("reversal slows subtraction", "sub", "baseline", "reversal 15%"),
+    ("combined 15% beats negation alone on addition", "add", "combined 15%", "negation 15%"),
+    ("combined 15% beats negation alone on subtraction", "sub", "combined 15%", "negation 15%"),
+]
+
+
+def max_rate(rows: list[dict[str, Any]]) -> float:
+    """Largest validation-accuracy rise between consecutive logs, per 100 steps."""
+    return max(((b["test_acc"] - a["test_acc"]) * 100 / (b["step"] - a["step"]) for a, b in zip(rows, rows[1:])),
+               default=0.0)
+
+
+def run_one(out: Path, task: str, p: int, condition: str, seed: int, base: dict, progress: bool) -> dict[str, Any]:
+    reverse, negate = CONDITIONS[condition]
+    cfg = TrainConfig(task=task, p=p, seed=seed, aug_reverse=reverse, aug_negate=negate,
+                      out=str(out / "runs" / f"{task}_{condition.replace(' ', '_').replace('%', '')}_seed{seed}"), **base)
+    result = train(cfg, progress=progress)
+    rows = read_jsonl(result.run_dir / "metrics.jsonl")
+    final = rows[-1]
+    return {"operation": task, "condition": condition, "seed": seed, "s99": first_grok_step(rows),
+            "final_train_loss": final["train_loss"], "final_val_loss": final["test_loss"],
+            "final_train_acc": final["train_acc"], "final_val_acc": final["test_acc"],
+            "max_val_acc_rate_per_100_steps": max_rate(rows), "curve": [(r["step"], r["test_acc"]) for r in rows]}
+
+
+def summarise(runs: list[dict[str, Any]], operations, conditions) -> tuple[str, list[dict[str, Any]]]:
+    """Table 1 in Markdown and the claims, each with 'holds' / 'does not hold' / 'undetermined'."""
+    cell, mean_s99 = {}, {}
+    for op in operations:
+        for cond in conditions:
+            group = [r for r in runs if r["operation"] == op and r["condition"] == cond]
+            acc, acc_se = mean_and_stderr([r["final_val_acc"] for r in group])
+            if all(r["s99"] is not None for r in group):
+                mean_s99[op, cond], s99_se = mean_and_stderr([r["s99"] for r in group])
+                top = f"{mean_s99[op, cond]:.0f} ± {s99_se:.0f}"
+            else:
+                top = f"N/A ({sum(r['s99'] is not None for r in group)}/{len(group)} reached 99%)"
+            cell[op, cond] = f"{top}<br>({100 * acc:.2f} ± {100 * acc_se:.2f}%)"
+    table = markdown_table(["Operation", *conditions], [[op, *(cell[op, c] for c in conditions)] for op in operations])
+    claims = []
+    for text, op, faster, slower in CLAIMS:
+        if (op, faster) not in cell or (op, slower) not in cell:
+            continue
+        if (op, faster) in mean_s99 and (op, slower) in mean_s99:
+            verdict = "holds" if mean_s99[op, faster] < mean_s99[op, slower] else "does not hold"
+        else:
+            verdict = "undetermined (a condition did not reach 99% in every seed)"
+        claims.append({"claim": text, "verdict": verdict})
+    return table, claims
+
+
+def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
+    fig = make_subplots(rows=1, cols=len(operations), subplot_titles=list(operations))
+    for column, op in enumerate(operations, start=1):
+        for index, cond in enumerate(conditions):
+            group = [r for r in runs if r["operation"] == op and r["condition"] == cond]
+            steps = [s for s, _ in group[0]["curve"]]
+            mean = [sum(r["curve"][i][1] for r in group) / len(group) for i in range(len(steps))]
+            fig.add_scatter(x=steps, y=mean, name=cond, legendgroup=cond, showlegend=column == 1,
+                            line_color=["black", "royalblue", "crimson", "seagreen", "orange"][index], row=1, col=column)
+    return fig.update_layout(title="Validation accuracy (mean over seeds) by augmentation", height=420,
+                             width=380 * len(operations))
+
+
+def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    out = Path(out)
+    operations = QUICK_OPERATIONS if quick else OPERATIONS
+    conditions = QUICK_CONDITIONS if quick else tuple(CONDITIONS)
+    seeds = (0,) if quick else (0, 1, 2)
+    base = QUICK if quick else PAPER
+    runs = [run_one(out, task, p, cond, seed, base, progress)
+            for task, p in operations.items() for cond in conditions for seed in seeds]
+    write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
+    table, claims = summarise(runs, operations, conditions)
+    claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)
+    (out / "augmentation.md").write_text(f"# Augmentation study{' (quick)' if quick else ''}\n\n"
+                                         f"S99 mean ± s.e. over {len(seeds)} seed(s); final validation accuracy "
+                                         f"below.\n\n{table}\n## The paper's claims in our runs\n\n{claims_md}\n")
+    figure(runs, operations, conditions).write_html(out / "augmentation.html", include_plotlyjs="directory")
+    return {"runs": runs, "claims": claims, "table": table}

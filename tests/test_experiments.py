@@ -1,0 +1,38 @@
+"""Each experiment's --quick mode runs and its output says something checkable."""
+
+import csv
+
+from mechgrok.cli import main
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_augmentation_quick(tmp_path):
+    assert main(["experiment", "augmentation", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    runs = _rows(tmp_path / "augmentation_runs.csv")
+    assert {(r["operation"], r["condition"]) for r in runs} == {
+        (op, cond) for op in ("add", "perm") for cond in ("baseline", "combined 30%")}
+    for r in runs:
+        assert 0 <= float(r["final_val_acc"]) <= 1 and float(r["final_train_loss"]) < 5
+        assert r["s99"] == "" or 0 < int(r["s99"]) <= 150
+    text = (tmp_path / "augmentation.md").read_text()
+    assert "| Operation | baseline | combined 30% |" in text and "| add |" in text
+    assert (tmp_path / "augmentation.html").stat().st_size > 1000
+
+
+def test_grokfast_quick(tmp_path):
+    assert main(["experiment", "grokfast", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "grokfast_runs.csv")
+    assert [r["arm"] for r in rows] == ["AdamW (paper)", "AdamW + Grokfast EMA"]
+    plain, grokfast = rows
+    assert plain["steps_to_99"] and int(plain["steps_to_99"]) <= 700  # the quick config groks
+    assert plain["final_train_loss"] != grokfast["final_train_loss"]  # the filter changed training
+    assert "Speed-up in steps" in (tmp_path / "grokfast.md").read_text()
+
+
+def test_unknown_experiment(capsys):
+    assert main(["experiment", "nope", "--quick"]) == 2
+    assert "unknown experiment 'nope'" in capsys.readouterr().err
