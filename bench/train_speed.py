@@ -5,7 +5,6 @@ on the device ``auto`` picks (the CPU here). Run: ``.venv/bin/python bench/train
 """
 
 import tempfile
-import time
 
 import torch
 
@@ -13,20 +12,10 @@ from mechgrok import TrainConfig
 from mechgrok.train import Trainer
 
 
-def steps_per_second(cfg: TrainConfig, steps: int = 200, warmup: int = 20) -> float:
-    trainer = Trainer(cfg, progress=False)
-    for _ in range(warmup):
-        trainer.train_step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    return steps / (time.perf_counter() - start)
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(out=f"{tmp}/run")
-        rate = steps_per_second(cfg)
+        rate = Trainer(cfg, progress=False).time_steps(200, warmup=20)
     n_train = int(cfg.frac_train * cfg.p**2)
     print(f"default model, p={cfg.p}, {n_train} training pairs, full batch, {torch.get_num_threads()} threads: "
           f"{rate:.1f} steps/s ({1000 / rate:.1f} ms/step); {cfg.steps} steps ~ {cfg.steps / rate / 60:.1f} min")

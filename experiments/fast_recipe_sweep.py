@@ -27,6 +27,10 @@ SWEEP = {
     "grokfast, lr 3e-3, wd 3": ({"grokfast": "ema", "lr": 3e-3, "weight_decay": 3.0}, "Grokfast + both"),
     "init 0.5, lr 3e-3": ({"init_scale": 0.5, "lr": 3e-3}, "smaller init: Liu et al. 2023 (Omnigrok)"),
     "grokfast, lr 1e-2": ({"grokfast": "ema", "lr": 1e-2}, "Grokfast + larger steps"),
+    "lr 1e-2, wd 5": ({"lr": 1e-2, "weight_decay": 5.0}, "stronger decay still"),
+    "lr 2e-2, wd 3": ({"lr": 2e-2, "weight_decay": 3.0}, "larger steps still"),
+    "lr 1e-2, wd 3, init 0.5": ({"lr": 1e-2, "weight_decay": 3.0, "init_scale": 0.5}, "smaller init on top"),
+    "lr 1e-2, wd 3, warm-up 50": ({"lr": 1e-2, "weight_decay": 3.0, "warmup_steps": 50}, "gentler start"),
 }
 
 
@@ -46,15 +50,19 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=3000)
     parser.add_argument("--only", nargs="*", help="sweep only these names")
     args = parser.parse_args()
-    rows = []
+    table = RESULTS / "fast_recipe_sweep.csv"
+    measured = {}  # rows measured before are kept: --only re-measures some
+    if table.exists():
+        with open(table, newline="") as handle:
+            measured = {row["config"]: row for row in csv.DictReader(handle)}
     for name, (overrides, source) in SWEEP.items():
         if args.only and name not in args.only:
             continue
-        row = {**measure(name, overrides, args.max_steps), "source": source}
-        print(row, flush=True)
-        rows.append(row)
+        measured[name] = {**measure(name, overrides, args.max_steps), "source": source}
+        print(measured[name], flush=True)
+    rows = [measured[name] for name in SWEEP if name in measured]
     RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "fast_recipe_sweep.csv", "w", newline="") as handle:
+    with open(table, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

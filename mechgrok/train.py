@@ -199,6 +199,15 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
 
+    def time_steps(self, steps: int, warmup: int = 10) -> float:
+        """Steps per second of ``train_step`` alone (no logging, no saving), after ``warmup`` untimed steps."""
+        for _ in range(warmup):
+            self.train_step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.train_step()
+        return steps / (time.perf_counter() - start)
+
     def run(self) -> TrainResult:
         cfg = self.cfg
         if self.step == 0:

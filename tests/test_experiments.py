@@ -36,3 +36,13 @@ def test_grokfast_quick(tmp_path):
 def test_unknown_experiment(capsys):
     assert main(["experiment", "nope", "--quick"]) == 2
     assert "unknown experiment 'nope'" in capsys.readouterr().err
+
+
+def test_gromov_quick(tmp_path):
+    assert main(["experiment", "gromov", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = {r["model"]: r for r in _rows(tmp_path / "gromov.csv")}
+    analytic = rows["analytic N=128"]
+    assert float(analytic["accuracy_all_pairs"]) == 1.0  # no training, 100% on every pair
+    assert float(analytic["single_frequency_neurons"]) == 1.0
+    assert float(analytic["median_phase_error_rad"]) < 1e-3
+    assert len(_rows(tmp_path / "gromov_training_curve.csv")) > 10

@@ -11,6 +11,7 @@ import importlib
 EXPERIMENTS = {
     "augmentation": "operand reversal / negation augmentation (seeds/000), Table 1 layout",
     "grokfast": "steps to 99% test accuracy with and without the Grokfast EMA filter, p=113 addition",
+    "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (seeds/002)",
 }
 
 
