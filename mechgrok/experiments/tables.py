@@ -18,10 +18,11 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
 
 
 def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
-    """``path.csv`` with every column."""
+    """``path.csv`` with every column any row has (blank where a row lacks it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(path.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
 
