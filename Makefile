@@ -20,3 +20,10 @@ test: setup
 bench: setup
 	$(PY) bench/train_speed.py
 	$(PY) bench/analyze_speed.py
+	$(PY) bench/grok_speed.py
+
+# Redraw figures/*.png from the committed analysis in results/add_p113_seed0 (no checkpoints needed).
+# Needs Chromium for kaleido: apt-get install chromium (Debian).
+figures: setup
+	$(PY) -m pip install --quiet -e ".[png]"
+	$(PY) scripts/make_figures.py results/add_p113_seed0 figures

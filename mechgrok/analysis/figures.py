@@ -20,6 +20,7 @@ from .fourier import fourier_2d, fourier_basis
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
 
+    from ..run import Run
     from ..tasks import Dataset
     from .report import Report
 
@@ -38,8 +39,9 @@ def shade_phases(fig: go.Figure, phases: dict[str, Any]) -> go.Figure:
               ("cleanup", phases.get("cleanup_start"), phases.get("cleanup_end"))]
     for name, start, end in bounds:
         if start is not None and end is not None and end > start:
-            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLOURS[name], line_width=0,
-                          annotation_text=name, annotation_position="top left")
+            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLOURS[name], line_width=0, annotation_text=name,
+                          annotation_position="inside top left", annotation_textangle=-90,
+                          annotation_font_size=11)
     return fig
 
 
@@ -182,12 +184,13 @@ def representative_neurons(best_freq: torch.Tensor, clustered: torch.Tensor, key
     return chosen or [0]
 
 
-def save_figure(fig: go.Figure, path: Path, png: bool) -> str | None:
+def save_figure(fig: go.Figure, path: Path, html: bool, png: bool) -> str | None:
     """Write ``path.html`` (plotly.js shared beside it) and, when possible, ``path.png``.
 
     Returns a one-line notice when the PNG could not be rendered, else None.
     """
-    fig.write_html(path.with_suffix(".html"), include_plotlyjs="directory")
+    if html:
+        fig.write_html(path.with_suffix(".html"), include_plotlyjs="directory")
     if not png:
         return None
     if importlib.util.find_spec("kaleido") is None:
@@ -199,33 +202,47 @@ def save_figure(fig: go.Figure, path: Path, png: bool) -> str | None:
     return None
 
 
-def write_figures(report: Report, png: bool = True) -> list[str]:
-    """Write every figure of ``report`` under its analysis directory; returns the file stems."""
+def summary_figures(content: dict[str, Any], measures: list[dict[str, Any]],
+                    spectra: list[dict[str, Any]]) -> dict[str, go.Figure]:
+    """The figures drawn from an analysis's saved numbers alone (report.json, measures.csv, spectrum.csv)."""
+    figures = {"losses": loss_figure(measures, content["phases"], content["grok_step"])}
+    if content["fourier"]:
+        key = content["key_frequencies"]
+        figures.update({
+            "restricted_excluded": restricted_excluded_figure(measures, content["phases"]),
+            "embedding_spectrum": spectrum_figure(spectra, key["frequencies"]),
+            "neuron_clusters": clusters_figure(key),
+            "gini_weight_norm": gini_norm_figure(measures, content["phases"]),
+            "ablations": ablation_figure(content["ablations"]),
+        })
+    return figures
+
+
+def model_figures(run: Run, content: dict[str, Any]) -> dict[str, go.Figure]:
+    """The figures that need the final checkpoint: a few neurons in 2D Fourier space, the attention pattern."""
     from .measures import neuron_clusters
 
-    c = report.content
-    out = report.path
-    rows = report.measures
-    figures: dict[str, go.Figure] = {"losses": loss_figure(rows, c["phases"], c["grok_step"])}
-    if c["fourier"]:
-        run = report.run
-        model = run.model(c["key_frequencies"]["from_step"])
-        neurons = run_grid(model, run.dataset).neurons
-        clusters = neuron_clusters(neurons)
-        key = c["key_frequencies"]["frequencies"]
-        figures.update({
-            "restricted_excluded": restricted_excluded_figure(rows, c["phases"]),
-            "embedding_spectrum": spectrum_figure(report.spectra, key),
-            "neuron_clusters": clusters_figure(c["key_frequencies"]),
-            "gini_weight_norm": gini_norm_figure(rows, c["phases"]),
-            "ablations": ablation_figure(c["ablations"]),
-            "neuron_spectra": neuron_spectra_figure(neurons, representative_neurons(
-                clusters.best_freq, clusters.clustered, key)),
-            "attention": attention_figure(model, run.dataset),
-        })
+    model = run.model(content["key_frequencies"]["from_step"])
+    neurons = run_grid(model, run.dataset).neurons
+    clusters = neuron_clusters(neurons)
+    chosen = representative_neurons(clusters.best_freq, clusters.clustered, content["key_frequencies"]["frequencies"])
+    return {"neuron_spectra": neuron_spectra_figure(neurons, chosen), "attention": attention_figure(model, run.dataset)}
+
+
+def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
+    """Write each figure as ``out/NAME.html`` and/or ``.png``; a missing PNG renderer is reported once."""
     notice = None
     for name, fig in figures.items():
-        notice = save_figure(fig, out / name, png and notice is None) or notice
+        notice = save_figure(fig, out / name, html, png and notice is None) or notice
     if notice:
         print(notice)
+
+
+def write_figures(report: Report, png: bool = True) -> list[str]:
+    """Write every figure of ``report`` under its analysis directory; returns the file stems."""
+    c = report.content
+    figures = summary_figures(c, report.measures, report.spectra)
+    if c["fourier"]:
+        figures.update(model_figures(report.run, c))
+    save_figures(figures, report.path, png=png)
     return sorted(figures)
