@@ -79,6 +79,8 @@ def _train(args: argparse.Namespace) -> None:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     from_file = TrainConfig.file_values(args.config) if args.config else {}
     cfg = TrainConfig.from_dict({**RECIPES[args.recipe], **from_file, **values}, source="command line")
+    if not cfg.out and args.recipe != "paper":  # keep recipe runs apart from paper runs of the same task
+        cfg.out = f"checkpoints/{cfg.run_name}_{args.recipe}"
     result = train(cfg, progress=not args.quiet)
     print(result.summary_line())
 

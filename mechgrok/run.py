@@ -134,6 +134,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def first_step_at(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
+    """The step of the first metrics row with row[key] >= threshold, or None."""
+    return next((r["step"] for r in rows if r[key] >= threshold), None)
+
+
 def weights_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop HookedTransformer's buffers (attn.mask, attn.IGNORE): their shapes vary across TL 3.x releases."""
     return {k: v for k, v in state_dict.items() if not k.endswith((".mask", ".IGNORE"))}

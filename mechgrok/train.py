@@ -25,9 +25,9 @@ from .config import TrainConfig, resolve_device
 from .errors import MechgrokError
 from .grokfast import GradientFilter
 from .model import Transformer
-from .run import (Run, checkpoint_name, load_dataset, load_run, read_jsonl, save_dataset, weights_only,
-                  write_run_config)
-from .tasks import Dataset, augment, make_dataset, negation_map
+from .run import (Run, checkpoint_name, first_step_at, load_dataset, load_run, read_jsonl, save_dataset,
+                  weights_only, write_run_config)
+from .tasks import augment, make_dataset, negation_map
 
 GROK_ACCURACY = 0.99
 
@@ -54,7 +54,7 @@ def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor)
 
 def first_grok_step(rows: list[dict[str, Any]]) -> int | None:
     """The first logged step with test accuracy >= 99%."""
-    return next((r["step"] for r in rows if r["test_acc"] >= GROK_ACCURACY), None)
+    return first_step_at(rows, "test_acc", GROK_ACCURACY)
 
 
 def is_save_step(cfg: TrainConfig, step: int) -> bool:

@@ -1,6 +1,5 @@
 """Every notebook runs end to end on a small run (nbclient), so none can silently break."""
 
-import os
 import shutil
 from pathlib import Path
 

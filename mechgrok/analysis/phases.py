@@ -20,15 +20,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..run import first_step_at
+
 MEMORIZED_ACCURACY = 0.99
 START_FRACTION = 0.1
 END_FRACTION = 0.1
 MIN_LOG_DROP = 1.0
-
-
-def first_step_at(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
-    """The first row's step with row[key] >= threshold."""
-    return next((r["step"] for r in rows if r[key] >= threshold), None)
 
 
 def find_phases(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,14 +17,14 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import atomic_write, read_json, write_json
 from ..errors import MechgrokError
-from ..run import Run, load_run, load_weights
 from ..model import build_hooked_transformer
+from ..run import Run, load_run, load_weights
+from ..train import GROK_ACCURACY, first_grok_step
 from .circuit import fourier_ablations, measure, run_grid
 from .fourier import embedding_spectrum
 from .measures import CLUSTER_THRESHOLD, neuron_clusters, top_frequencies
-from .phases import find_phases, first_step_at
+from .phases import find_phases
 
-GROK_ACCURACY = 0.99
 REPORT_VERSION = 1
 
 
@@ -114,8 +114,8 @@ def _final_circuit(run: Run, model, candidates: list[int], skipped: list[dict]) 
         spectrum = embedding_spectrum(model.W_E.detach(), data.p)
         key = clusters.key_frequencies
         embedding_top = top_frequencies(spectrum, max(len(key), 1))
-        non_key = [k for k in top_frequencies(spectrum, len(spectrum) - 1)[::-1] if k not in key]
-        control = max(non_key, key=lambda k: spectrum[k]) if non_key else None
+        control = max((k for k in range(1, len(spectrum)) if k not in key), key=lambda k: float(spectrum[k]),
+                      default=None)
         info = {
             "frequencies": key,
             "clusters": clusters.table(),
@@ -176,7 +176,7 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         "config": run.config.to_dict(),
         "fourier": data.is_full_grid,
         "key_frequencies": key_info,
-        "grok_step": first_step_at(measures, "test_acc", GROK_ACCURACY),
+        "grok_step": first_grok_step(measures),
         "phases": phases,
         "final": measures[-1],
         "ablations": ablations,
