@@ -10,6 +10,7 @@ constant term as the bias correction: a documented extension of the paper's defi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,8 @@ from transformer_lens import HookedTransformer
 
 from ..tasks import Dataset
 from .fourier import embedding_spectrum, fourier_basis, frequency_norms
-from .measures import (excluded_logits, fourier_row_norms, gini, loss_and_accuracy, mask_frequencies_1d,
-                       mask_frequencies_2d, neuron_clusters, restricted_logits)
+from .measures import (fourier_row_norms, gini, loss_and_accuracy, mask_frequencies_1d,
+                       mask_frequencies_2d, neuron_clusters, restricted_and_excluded_logits)
 
 LOGIT_SIGN = {"add": 1, "sub": -1}
 
@@ -27,13 +28,30 @@ def neuron_hook_name(model: HookedTransformer) -> str:
     return f"blocks.{model.cfg.n_layers - 1}.mlp.hook_post"
 
 
+def last_position_hook(model: HookedTransformer) -> tuple[str, Callable]:
+    """A hook keeping only the last position of the last block's ``hook_resid_mid``.
+
+    Only the last position's logits and neurons are read, and in the last block nothing else
+    depends on the earlier positions, so HookedTransformer's own forward then skips their MLP
+    and unembedding (about half its work) and returns the same last-position values.
+    """
+    return f"blocks.{model.cfg.n_layers - 1}.hook_resid_mid", lambda act, hook: act[:, -1:]
+
+
 def keep_or_remove_logits(logits: torch.Tensor, task: str, freqs: list[int], keep: bool) -> torch.Tensor:
     """Restricted (keep=True) or excluded (keep=False) logits [p*p, c] for key frequencies ``freqs``."""
+    return restricted_and_excluded(logits, task, freqs)[0 if keep else 1]
+
+
+def restricted_and_excluded(logits: torch.Tensor, task: str, freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(restricted, excluded) logits [p*p, c] for key frequencies ``freqs`` (one projection for both)."""
     sign = LOGIT_SIGN.get(task)
     if sign is not None:
-        return restricted_logits(logits, freqs, sign) if keep else excluded_logits(logits, freqs, sign)
+        return restricted_and_excluded_logits(logits, freqs, sign)
     p = int(round(logits.shape[0] ** 0.5))
-    return mask_frequencies_2d(logits.reshape(p, p, -1), freqs, keep).reshape(logits.shape)
+    grid = logits.reshape(p, p, -1)
+    return (mask_frequencies_2d(grid, freqs, True).reshape(logits.shape),
+            mask_frequencies_2d(grid, freqs, False).reshape(logits.shape))
 
 
 @dataclass
@@ -45,11 +63,21 @@ class GridRun:
 
 
 def run_grid(model: HookedTransformer, data: Dataset) -> GridRun:
-    hook = neuron_hook_name(model)
-    with torch.no_grad():
-        logits, cache = model.run_with_cache(data.inputs, names_filter=hook)
+    """HookedTransformer's forward on every pair, with a hook capturing the last layer's hook_post.
+
+    (``run_with_hooks`` with one capturing hook does what ``run_with_cache`` with a names
+    filter does, without building an ActivationCache: measurably faster on 200 checkpoints.)
+    """
+    captured = {}
+
+    def capture(act: torch.Tensor, hook) -> None:
+        captured["neurons"] = act[:, -1]
+
+    with torch.inference_mode():
+        logits = model.run_with_hooks(data.inputs, fwd_hooks=[last_position_hook(model),
+                                                              (neuron_hook_name(model), capture)])
     p = data.p
-    return GridRun(logits[:, -1].double(), cache[hook][:, -1].reshape(p, p, -1))
+    return GridRun(logits[:, -1].double(), captured["neurons"].reshape(p, p, -1))
 
 
 def split_scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
@@ -93,8 +121,7 @@ def measure(model: HookedTransformer, data: Dataset, key_freqs: list[int]) -> tu
     grid = run_grid(model, data)
     p = data.p
     everything = torch.arange(p * p)
-    restricted = keep_or_remove_logits(grid.logits, data.task, key_freqs, keep=True)
-    excluded = keep_or_remove_logits(grid.logits, data.task, key_freqs, keep=False)
+    restricted, excluded = restricted_and_excluded(grid.logits, data.task, key_freqs)
     clusters = neuron_clusters(grid.neurons)
     in_key = torch.isin(clusters.best_freq, torch.tensor(key_freqs, dtype=clusters.best_freq.dtype))
     W_E = model.W_E.detach()
@@ -146,7 +173,8 @@ def fourier_ablations(model: HookedTransformer, data: Dataset, key_freqs: list[i
     with torch.no_grad():
         for name, freqs, keep in ablations:
             for site, make_hook in (("embed", embed_hook), ("neurons", neuron_hook)):
-                logits = model.run_with_hooks(inputs, fwd_hooks=[make_hook(freqs, keep)])[:, -1].double()
+                hooks = [last_position_hook(model), make_hook(freqs, keep)]
+                logits = model.run_with_hooks(inputs, fwd_hooks=hooks)[:, -1].double()
                 rows.append({"site": site, "ablation": name, **split_scores(logits, data)})
             patched = keep_or_remove_logits(baseline, data.task, freqs, keep)
             rows.append({"site": "logits", "ablation": name, **split_scores(patched, data)})

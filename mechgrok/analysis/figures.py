@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
@@ -184,22 +185,26 @@ def representative_neurons(best_freq: torch.Tensor, clustered: torch.Tensor, key
     return chosen or [0]
 
 
-def save_figure(fig: go.Figure, path: Path, html: bool, png: bool) -> str | None:
-    """Write ``path.html`` (plotly.js shared beside it) and, when possible, ``path.png``.
+def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
+    """Write each figure as ``out/NAME.html`` (plotly.js shared beside them) and/or ``.png``.
 
-    Returns a one-line notice when the PNG could not be rendered, else None.
+    PNGs are rendered in one batch (one Chromium session for all, via kaleido); when that is
+    not possible a one-line notice says why and the PNGs are skipped.
     """
     if html:
-        fig.write_html(path.with_suffix(".html"), include_plotlyjs="directory")
+        for name, fig in figures.items():
+            fig.write_html(out / f"{name}.html", include_plotlyjs="directory")
     if not png:
-        return None
+        return
     if importlib.util.find_spec("kaleido") is None:
-        return "PNG copies skipped: kaleido is not installed (pip install kaleido; it renders with Chromium)"
+        print("PNG copies skipped: kaleido is not installed (pip install kaleido; it renders with Chromium)")
+        return
     try:
-        fig.write_image(path.with_suffix(".png"), width=fig.layout.width or 1000, height=fig.layout.height or 550)
-    except Exception as err:  # kaleido missing, or no Chromium for it: any failure only skips the PNG
-        return f"PNG copies skipped ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
-    return None
+        pio.write_images(list(figures.values()), [out / f"{name}.png" for name in figures],
+                         width=[fig.layout.width or 1000 for fig in figures.values()],
+                         height=[fig.layout.height or 550 for fig in figures.values()])
+    except Exception as err:  # no Chromium, or a renderer failure: either way only the PNGs are skipped
+        print(f"PNG copies skipped ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
 
 
 def summary_figures(content: dict[str, Any], measures: list[dict[str, Any]],
@@ -227,15 +232,6 @@ def model_figures(run: Run, content: dict[str, Any]) -> dict[str, go.Figure]:
     clusters = neuron_clusters(neurons)
     chosen = representative_neurons(clusters.best_freq, clusters.clustered, content["key_frequencies"]["frequencies"])
     return {"neuron_spectra": neuron_spectra_figure(neurons, chosen), "attention": attention_figure(model, run.dataset)}
-
-
-def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
-    """Write each figure as ``out/NAME.html`` and/or ``.png``; a missing PNG renderer is reported once."""
-    notice = None
-    for name, fig in figures.items():
-        notice = save_figure(fig, out / name, html, png and notice is None) or notice
-    if notice:
-        print(notice)
 
 
 def write_figures(report: Report, png: bool = True) -> list[str]:

@@ -47,20 +47,24 @@ def embedding_spectrum(W_E: torch.Tensor, p: int) -> torch.Tensor:
     return frequency_norms(basis @ W_E[:p].double(), p)
 
 
+def _transform_first_two_axes(matrix: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """M @ X @ M.T over the first two axes of ``grid`` [p, p, ...], as two matrix products."""
+    p = grid.shape[0]
+    m = matrix.to(grid.dtype)
+    over_a = (m @ grid.reshape(p, -1)).reshape(p, p, -1)  # [i, b, n]
+    return torch.matmul(m, over_a).reshape(grid.shape)  # [i, j, n]: over b, batched over i
+
+
 def fourier_2d(grid: torch.Tensor) -> torch.Tensor:
     """B @ X @ B.T over the first two axes of ``grid`` [p, p, ...] (the inputs a and b)."""
-    p = grid.shape[0]
-    basis, _, _ = fourier_basis(p)
-    basis = basis.to(grid.dtype)
-    return torch.einsum("ia,abn,jb->ijn", basis, grid.reshape(p, p, -1), basis).reshape(grid.shape)
+    basis, _, _ = fourier_basis(grid.shape[0])
+    return _transform_first_two_axes(basis, grid)
 
 
 def inverse_fourier_2d(coefficients: torch.Tensor) -> torch.Tensor:
     """B.T @ C @ B over the first two axes: the inverse of ``fourier_2d``."""
-    p = coefficients.shape[0]
-    basis, _, _ = fourier_basis(p)
-    basis = basis.to(coefficients.dtype)
-    return torch.einsum("ia,ijn,jb->abn", basis, coefficients.reshape(p, p, -1), basis).reshape(coefficients.shape)
+    basis, _, _ = fourier_basis(coefficients.shape[0])
+    return _transform_first_two_axes(basis.T, coefficients)
 
 
 @lru_cache(maxsize=8)
@@ -85,12 +89,16 @@ def frequency_fractions_2d(grid: torch.Tensor) -> torch.Tensor:
 
     ``grid`` is [p, p, n] (e.g. neuron activations at every input pair). The variance is the
     energy of every 2D Fourier coefficient except the constant one (Parseval: the basis is
-    orthonormal), so row 0 is 0 and rows 1..K sum to at most 1.
+    orthonormal), so row 0 is 0 and rows 1..K sum to at most 1. Computed in float32: these
+    are fractions, not losses.
     """
     p = grid.shape[0]
-    energy = fourier_2d(grid.double()).pow(2).reshape(p * p, -1)
-    masks = frequency_masks_2d(p).reshape(-1, p * p).double()
-    per_freq = masks @ energy
-    total = energy.sum(0) - energy[0]
-    per_freq[0] = 0
-    return per_freq / total.clamp_min(1e-30)
+    _, _, freqs = fourier_basis(p)
+    energy = fourier_2d(grid.float().reshape(p, p, -1)).pow(2)
+    per_freq = torch.zeros(n_frequencies(p) + 1, energy.shape[-1])
+    per_freq.index_add_(0, freqs[1:], energy[1:, 0])  # linear in a
+    per_freq.index_add_(0, freqs[1:], energy[0, 1:])  # linear in b
+    rows, cols = torch.nonzero((freqs[:, None] == freqs[None, :]) & (freqs[:, None] > 0), as_tuple=True)
+    per_freq.index_add_(0, freqs[rows], energy[rows, cols])  # products of the same frequency
+    total = energy.sum((0, 1)) - energy[0, 0]
+    return (per_freq / total.clamp_min(1e-30)).double()

@@ -116,18 +116,24 @@ def key_component(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torc
     return directions.T @ (directions @ logits)
 
 
-def restricted_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """Logits kept to their key-frequency component, plus each class's input-mean (bias correction).
+def restricted_and_excluded_logits(logits: torch.Tensor, freqs: list[int],
+                                   sign: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(restricted, excluded) logits for key frequencies ``freqs``, from one projection.
 
-    restricted_c(a, b) = sum_k proj_k(l_c)(a, b) + mean_{a,b} (l_c - sum_k proj_k(l_c)).
+    restricted_c(a, b) = sum_k proj_k(l_c)(a, b) + mean_{a,b} (l_c - sum_k proj_k(l_c))
+    (the key-frequency component plus each class's input-mean of what was removed: bias
+    correction); excluded_c = l_c - sum_k proj_k(l_c).
     """
     kept = key_component(logits, freqs, sign)
-    return kept + (logits - kept).mean(0, keepdim=True)
+    return kept + (logits - kept).mean(0, keepdim=True), logits - kept
+
+
+def restricted_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
+    return restricted_and_excluded_logits(logits, freqs, sign)[0]
 
 
 def excluded_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """Logits minus their key-frequency component: l_c - sum_k proj_k(l_c)."""
-    return logits - key_component(logits, freqs, sign)
+    return restricted_and_excluded_logits(logits, freqs, sign)[1]
 
 
 def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -142,8 +148,8 @@ def mask_frequencies_2d(grid: torch.Tensor, freqs: list[int], keep: bool) -> tor
     masks = frequency_masks_2d(p)
     selected = masks[freqs].any(0) if freqs else torch.zeros(p, p, dtype=torch.bool)
     kept = (selected | masks[0]) if keep else ~selected
-    coefficients = fourier_2d(grid.double())
-    return inverse_fourier_2d(coefficients * kept.reshape(p, p, *([1] * (grid.dim() - 2)))).to(grid.dtype)
+    coefficients = fourier_2d(grid)  # in the grid's dtype: float32 activations, float64 logits
+    return inverse_fourier_2d(coefficients * kept.reshape(p, p, *([1] * (grid.dim() - 2))).to(grid.dtype))
 
 
 def mask_frequencies_1d(matrix: torch.Tensor, freqs: list[int], keep: bool) -> torch.Tensor:
