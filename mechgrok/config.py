@@ -13,7 +13,7 @@ import torch
 
 from .errors import MechgrokError
 from .grokfast import FILTERS
-from .tasks import check_task
+from .tasks import check_frac_train, check_task
 
 ACT_FNS = ("relu", "gelu", "silu")
 
@@ -59,13 +59,12 @@ class TrainConfig:
     out: str = ""  # run directory; empty = checkpoints/<task>_p<p>_seed<seed>
 
     # Fields that may change between a run and its resumption without changing its results.
-    RESUMABLE_FIELDS = ("steps", "save_every", "dense_save_every", "dense_save_until", "device", "out",
-                        "stop_at_test_acc")
+    RESUMABLE_FIELDS = ("steps", "save_every", "dense_save_every", "dense_save_until", "log_every", "device",
+                        "out", "stop_at_test_acc")
 
     def validate(self) -> "TrainConfig":
         check_task(self.task, self.p)
-        if not 0 < self.frac_train < 1:
-            raise MechgrokError(f"frac_train must lie strictly between 0 and 1, got {self.frac_train}")
+        check_frac_train(self.frac_train)
         for name in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "steps", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise MechgrokError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -157,10 +157,14 @@ def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Ten
     return inputs, labels, n
 
 
-def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded shuffle of range(n); the first floor(frac_train * n) are train (as in Nanda et al.)."""
+def check_frac_train(frac_train: float) -> None:
     if not 0 < frac_train < 1:
         raise MechgrokError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
+
+
+def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded shuffle of range(n); the first floor(frac_train * n) are train (as in Nanda et al.)."""
+    check_frac_train(frac_train)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_train = int(frac_train * n)
     if n_train == 0 or n_train == n:

@@ -118,8 +118,7 @@ class Trainer:
         self.label_table, self.negation = self.data.label_table(), negation_map(cfg.task, cfg.p)
         self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
         self.step, self.elapsed = 0, 0.0
-        self.resumed = existing is not None and (self.path / "resume.safetensors").exists()
-        if self.resumed:
+        if existing is not None and (self.path / "resume.safetensors").exists():
             self._load_resume_state()
         else:  # a run killed before its first checkpoint starts over
             self._truncate_metrics(-1)
