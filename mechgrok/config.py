@@ -35,6 +35,7 @@ class TrainConfig:
     d_mlp: int = 512
     act_fn: str = "relu"
     init_scale: float = 1.0  # multiplies the paper's initial weights
+    dropout: float = 0.0  # on attention and MLP outputs, training only (HookedTransformer has none)
     # optimisation: AdamW, linear warm-up then constant lr
     lr: float = 1e-3
     weight_decay: float = 1.0
@@ -79,6 +80,8 @@ class TrainConfig:
             raise MechgrokError("grokfast_alpha must lie in [0, 1) and grokfast_window be positive")
         if not (0 <= self.aug_reverse <= 1 and 0 <= self.aug_negate <= 1):
             raise MechgrokError("aug_reverse and aug_negate are probabilities in [0, 1]")
+        if not 0 <= self.dropout < 1:
+            raise MechgrokError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.init_scale <= 0:
             raise MechgrokError(f"init_scale must be positive, got {self.init_scale}")
         if self.lr <= 0 or self.weight_decay < 0:

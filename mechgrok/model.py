@@ -88,6 +88,15 @@ class Block(nn.Module):
         self.mlp = _Params({"W_in": w(d, m), "b_in": torch.zeros(m), "W_out": w(m, d), "b_out": torch.zeros(d)})
         self.act = ACTIVATIONS[cfg.act_fn]
         self.attn_scale = math.sqrt(e)
+        self.dropout = cfg.dropout
+
+    def drop(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout on a sublayer's output in training mode only: evaluation is HookedTransformer's function."""
+        return F.dropout(x, self.dropout, training=True) if self.dropout and self.training else x
+
+    def mlp_out(self, resid_mid: torch.Tensor) -> torch.Tensor:
+        m = self.mlp
+        return self.drop(self.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out)
 
     def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
         """x: [batch, pos, d_model] -> [batch, pos or 1, d_model] (resid_post)."""
@@ -102,9 +111,8 @@ class Block(nn.Module):
             future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
             scores = scores.masked_fill(future, float("-inf"))
         z = scores.softmax(-1) @ v
-        resid_mid = x_q + torch.einsum("bhte,hed->btd", z, a.W_O) + a.b_O
-        m = self.mlp
-        return resid_mid + self.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out
+        resid_mid = x_q + self.drop(torch.einsum("bhte,hed->btd", z, a.W_O) + a.b_O)
+        return resid_mid + self.mlp_out(resid_mid)
 
 
 class Transformer(nn.Module):
@@ -140,7 +148,7 @@ class Transformer(nn.Module):
         costs O(batch * heads * (d_head + d_model)) and the MLP and unembedding dominate.
         """
         block = self.blocks[0]
-        a, m = block.attn, block.mlp
+        a = block.attn
         batch, n_pos = tokens.shape
         resid = self.embed.W_E[None] + self.pos_embed.W_pos[:n_pos, None]  # [pos, vocab, d_model]
         vocab = resid.shape[1]
@@ -157,8 +165,8 @@ class Transformer(nn.Module):
         pattern = (torch.einsum("bhe,bhpe->bhp", q, k) / block.attn_scale).softmax(-1)  # the last query sees all
         z = torch.einsum("bhp,bhpe->bhe", pattern, v)
         attn_out = z.reshape(batch, -1) @ a.W_O.reshape(-1, a.W_O.shape[-1])
-        resid_mid = gather(resid[-1], tokens[:, -1]) + attn_out + a.b_O
-        resid_post = resid_mid + block.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out
+        resid_mid = gather(resid[-1], tokens[:, -1]) + block.drop(attn_out + a.b_O)
+        resid_post = resid_mid + block.mlp_out(resid_mid)
         return resid_post @ self.unembed.W_U + self.unembed.b_U
 
     def sum_sq_weights(self) -> float:

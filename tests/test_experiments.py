@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from mechgrok.cli import main
 
 
@@ -46,3 +48,13 @@ def test_gromov_quick(tmp_path):
     assert float(analytic["single_frequency_neurons"]) == 1.0
     assert float(analytic["median_phase_error_rad"]) < 1e-3
     assert len(_rows(tmp_path / "gromov_training_curve.csv")) > 10
+
+
+def test_miiii_quick(tmp_path):
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    tasks = {int(r["q"]): r for r in _rows(tmp_path / "miiii.csv")}
+    assert set(tasks) == {2, 3, 5, 7}
+    curves = _rows(tmp_path / "miiii_curves.csv")
+    assert float(curves[-1]["train_loss"]) < float(curves[0]["train_loss"])  # it learns
+    assert float(curves[0]["train_loss"]) == pytest.approx(4.0, abs=1.0)  # ~ the number of tasks at init
+    assert tasks[2]["grok_step"]  # the mod-2 task generalises within the quick budget

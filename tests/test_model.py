@@ -39,3 +39,18 @@ def test_checkpoint_holds_weights_only_and_fixed_zero_biases(grokked_run):
     assert torch.count_nonzero(weights["blocks.0.mlp.b_in"]) > 0  # trained
     assert meta["step"] == run.steps[-1] and meta["config"]["p"] == 23
     assert {"train_loss", "test_loss", "train_acc", "test_acc"} <= set(meta["metrics"])
+
+
+def test_dropout_acts_in_training_mode_only():
+    from mechgrok import TrainConfig
+
+    cfg = TrainConfig(p=23, d_model=32, d_head=8, d_mlp=64, dropout=0.5)
+    torch.manual_seed(0)
+    model = Transformer(cfg, 24, 23)
+    plain = Transformer(TrainConfig(p=23, d_model=32, d_head=8, d_mlp=64), 24, 23)
+    plain.load_state_dict(model.state_dict())
+    tokens = torch.tensor([[1, 2, 23], [5, 7, 23]])
+    model.eval()
+    torch.testing.assert_close(model(tokens), plain.eval()(tokens))
+    model.train()
+    assert not torch.allclose(model(tokens), plain(tokens))

@@ -12,6 +12,7 @@ EXPERIMENTS = {
     "augmentation": "operand reversal / negation augmentation (seeds/000), Table 1 layout",
     "grokfast": "steps to 99% test accuracy with and without the Grokfast EMA filter, p=113 addition",
     "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (seeds/002)",
+    "miiii": "remainders of x0 + p*x1 modulo every prime q < p, one head per task (seeds/003)",
 }
 
 
