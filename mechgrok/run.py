@@ -101,7 +101,7 @@ class Run:
             )
         path = self.checkpoint_path(step)
         weights, meta = load_tensors(path, "checkpoint")
-        expected = {k: tuple(v.shape) for k, v in self.reference_weights.items()}
+        expected = self.expected_shapes
         got = {k: tuple(v.shape) for k, v in weights.items()}
         if got != expected:
             wrong = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
@@ -110,9 +110,10 @@ class Run:
         return weights, meta
 
     @cached_property
-    def reference_weights(self) -> dict[str, torch.Tensor]:
-        """A freshly built HookedTransformer's weights (no buffers): names and shapes a checkpoint must have."""
-        return weights_only(build_hooked_transformer(self.config, self.d_vocab, self.n_classes).state_dict())
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the weights (no buffers) a checkpoint of this config must have."""
+        model = build_hooked_transformer(self.config, self.d_vocab, self.n_classes)
+        return {k: tuple(v.shape) for k, v in weights_only(model.state_dict()).items()}
 
     def model(self, step: int | None = None, device: str = "cpu") -> HookedTransformer:
         """A HookedTransformer holding the weights of checkpoint ``step`` (default: the last)."""
