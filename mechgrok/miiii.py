@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .grokfast import GradientFilter
 from .model import Transformer
 from .tasks import is_prime, split_indices
+from .train import make_grad_filter, make_optimizer, warmup_lr
 
 
 def primes_below(p: int) -> list[int]:
@@ -75,10 +75,8 @@ def train_miiii(cfg: TrainConfig, log_every: int = 50) -> tuple[Transformer, Mii
     data = make_miiii_data(cfg.p, cfg.frac_train, cfg.seed)
     torch.manual_seed(cfg.seed)
     model = Transformer(cfg, cfg.p + 1, sum(data.moduli))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  betas=(cfg.beta1, cfg.beta2))
-    grad_filter = (GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window)
-                   if cfg.grokfast != "none" else None)
+    optimizer = make_optimizer(model, cfg)
+    grad_filter = make_grad_filter(model, cfg)
     x, y = data.inputs[data.train_idx], data.labels[data.train_idx]
     rows = []
     for step in range(cfg.steps + 1):
@@ -95,7 +93,7 @@ def train_miiii(cfg: TrainConfig, log_every: int = 50) -> tuple[Transformer, Mii
         if step == cfg.steps:
             break
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            group["lr"] = warmup_lr(cfg, step)
         optimizer.zero_grad(set_to_none=True)
         miiii_loss(model(x), y, data.moduli).backward()
         if grad_filter:

@@ -57,6 +57,21 @@ def first_grok_step(rows: list[dict[str, Any]]) -> int | None:
     return first_step_at(rows, "test_acc", GROK_ACCURACY)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
+
+
+def make_grad_filter(model: torch.nn.Module, cfg: TrainConfig) -> GradientFilter | None:
+    if cfg.grokfast == "none":
+        return None
+    return GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window)
+
+
+def warmup_lr(cfg: TrainConfig, step: int) -> float:
+    """lr * min(1, (step + 1) / warmup_steps): linear warm-up, then constant."""
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+
+
 def is_save_step(cfg: TrainConfig, step: int) -> bool:
     dense = cfg.dense_save_every and step <= cfg.dense_save_until and step % cfg.dense_save_every == 0
     return step % cfg.save_every == 0 or step == cfg.steps or bool(dense)
@@ -110,10 +125,8 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)
         self.model = Transformer(cfg, self.data.d_vocab, self.data.n_classes).to(self.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                           betas=(cfg.beta1, cfg.beta2))
-        self.grad_filter = (GradientFilter(self.model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb,
-                                           cfg.grokfast_window) if cfg.grokfast != "none" else None)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.grad_filter = make_grad_filter(self.model, cfg)
         self.train_x, self.train_y = (t.to(self.device) for t in self.data.train())
         self.label_table, self.negation = self.data.label_table(), negation_map(cfg.task, cfg.p)
         self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
@@ -188,7 +201,7 @@ class Trainer:
     def train_step(self) -> None:
         cfg = self.cfg
         for group in self.optimizer.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            group["lr"] = warmup_lr(cfg, self.step)
         x, y = self._batch()
         loss = F.cross_entropy(self.model(x).double(), y)
         self.optimizer.zero_grad(set_to_none=True)
