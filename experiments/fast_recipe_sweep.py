@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from mechgrok import TrainConfig, train
+from mechgrok.experiments.tables import markdown_table, write_table
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -61,14 +62,8 @@ def main() -> None:
         measured[name] = {**measure(name, overrides, args.max_steps), "source": source}
         print(measured[name], flush=True)
     rows = [measured[name] for name in SWEEP if name in measured]
-    RESULTS.mkdir(exist_ok=True)
-    with open(table, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-    (RESULTS / "fast_recipe_sweep.md").write_text("\n".join(lines) + "\n")
+    write_table(RESULTS / "fast_recipe_sweep", rows)
+    (RESULTS / "fast_recipe_sweep.md").write_text(markdown_table(list(rows[0]), [list(r.values()) for r in rows]))
 
 
 if __name__ == "__main__":

@@ -84,9 +84,12 @@ def select_steps(run: Run, every: int = 1, steps: list[int] | None = None) -> li
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically write ``rows`` with every column any row has (blank where a row lacks it)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
             writer.writeheader()
             writer.writerows(rows)
     atomic_write(path, write)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
+
+from ..analysis.report import write_csv
 
 
 def mean_and_stderr(values: list[float]) -> tuple[float, float]:
@@ -20,11 +21,7 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
 def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     """``path.csv`` with every column any row has (blank where a row lacks it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path.with_suffix(".csv"), rows)
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
