@@ -61,6 +61,8 @@ def _add_experiment_parser(commands) -> None:
     parser.add_argument("name", help=", ".join(EXPERIMENTS))
     parser.add_argument("--quick", action="store_true", help="a seconds-long version (what CI runs)")
     parser.add_argument("--out", help="results directory (default experiments/results/NAME, or a -quick suffix)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train this many runs side by side, one thread each (augmentation, grokfast)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -97,7 +99,7 @@ def _experiment(args: argparse.Namespace) -> None:
     from .experiments import run_experiment
 
     out = args.out or f"experiments/results/{args.name}{'-quick' if args.quick else ''}"
-    run_experiment(args.name, out, quick=args.quick, progress=not args.quiet)
+    run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs)
     print(f"results in {out}/")
 
 

@@ -102,17 +102,22 @@ class Block(nn.Module):
         """x: [batch, pos, d_model] -> [batch, pos or 1, d_model] (resid_post)."""
         a = self.attn
         x_q = x[:, -1:] if last_only else x
-        q = torch.einsum("btd,hde->bhte", x_q, a.W_Q) + a.b_Q[:, None]
-        k = torch.einsum("btd,hde->bhte", x, a.W_K) + a.b_K[:, None]
-        v = torch.einsum("btd,hde->bhte", x, a.W_V) + a.b_V[:, None]
-        scores = q @ k.transpose(-1, -2) / self.attn_scale  # [batch, head, query, key]
+        q, k, v = (_heads(inp, W, b) for inp, W, b in ((x_q, a.W_Q, a.b_Q), (x, a.W_K, a.b_K), (x, a.W_V, a.b_V)))
+        # With 3 positions, broadcasting and summing beats thousands of 3x3 batched matmuls.
+        scores = (q[:, :, None] * k[:, None]).sum(-1) / self.attn_scale  # [batch, query, key, head]
         if not last_only:  # the last query sees every key, so only earlier queries need the mask
             n = x.shape[1]
-            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)[..., None]
             scores = scores.masked_fill(future, float("-inf"))
-        z = scores.softmax(-1) @ v
-        resid_mid = x_q + self.drop(torch.einsum("bhte,hed->btd", z, a.W_O) + a.b_O)
+        z = (scores.softmax(2)[..., None] * v[:, None]).sum(2)  # [batch, query, head, d_head]
+        attn_out = z.flatten(2) @ a.W_O.flatten(0, 1) + a.b_O
+        resid_mid = x_q + self.drop(attn_out)
         return resid_mid + self.mlp_out(resid_mid)
+
+
+def _heads(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """x [batch, pos, d_model], W [head, d_model, d_head] -> x W + b as [batch, pos, head, d_head], in one matmul."""
+    return (x @ W.transpose(0, 1).flatten(1)).unflatten(-1, W.shape[::2]) + b
 
 
 class Transformer(nn.Module):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from .run import (Run, checkpoint_name, first_step_at, load_dataset, load_run, r
 from .tasks import augment, make_dataset, negation_map
 
 GROK_ACCURACY = 0.99
+
+with suppress(ImportError):  # POSIX only; elsewhere runs are not guarded against a second trainer
+    import fcntl
 
 
 @dataclass
@@ -107,6 +111,22 @@ def prepare_run_dir(path: Path, cfg: TrainConfig) -> Run | None:
     return None
 
 
+def lock_run_dir(path: Path):
+    """An exclusive lock on ``path/.lock``, held while the returned file stays open.
+
+    Two processes training one run dir would interleave checkpoints and metrics; the second fails here.
+    """
+    handle = open(path / ".lock", "a")
+    if "fcntl" in globals():
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise MechgrokError(f"{path} is being trained by another process; wait for it or choose another --out") \
+                from None
+    return handle
+
+
 class Trainer:
     """Holds the model, optimizer and data of one run; ``run()`` trains to cfg.steps."""
 
@@ -116,6 +136,7 @@ class Trainer:
         self.path = run_dir_for(cfg)
         self.device = resolve_device(cfg.device)
         existing = prepare_run_dir(self.path, cfg)
+        self._lock = lock_run_dir(self.path)
         if existing is None:
             self.data = make_dataset(cfg.task, cfg.p, cfg.frac_train, cfg.seed)
             save_dataset(self.path / "dataset.safetensors", self.data, cfg)
@@ -252,6 +273,7 @@ class Trainer:
                    "grok_step": first_grok_step(rows),
                    "steps_per_second": self.step / self.elapsed if self.elapsed else math.nan}
         write_json(self.path / "summary.json", summary)
+        self._lock.close()
         return TrainResult(self.path, summary)
 
 

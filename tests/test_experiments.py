@@ -3,8 +3,12 @@
 import csv
 
 import pytest
+import torch
 
 from mechgrok.cli import main
+from mechgrok.experiments.pool import train_many
+
+from .conftest import small_config
 
 
 def _rows(path):
@@ -40,6 +44,16 @@ def test_unknown_experiment(capsys):
     assert "unknown experiment 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["gromov", "--jobs", "2"], "gromov trains one model at a time; --jobs applies to augmentation, grokfast"),
+    (["augmentation", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+])
+def test_bad_jobs(capsys, tmp_path, argv, message):
+    assert main(["experiment", *argv, "--quick", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+
+
 def test_gromov_quick(tmp_path):
     assert main(["experiment", "gromov", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     rows = {r["model"]: r for r in _rows(tmp_path / "gromov.csv")}
@@ -58,3 +72,18 @@ def test_miiii_quick(tmp_path):
     assert float(curves[-1]["train_loss"]) < float(curves[0]["train_loss"])  # it learns
     assert float(curves[0]["train_loss"]) == pytest.approx(4.0, abs=1.0)  # ~ the number of tasks at init
     assert tasks[2]["grok_step"]  # the mod-2 task generalises within the quick budget
+
+
+def test_parallel_runs_match_runs_one_at_a_time(tmp_path):
+    def configs(where):
+        return [small_config(tmp_path, seed=seed, out=str(tmp_path / where / str(seed))) for seed in (0, 1)]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker uses, so the numbers must agree to the bit
+    try:
+        alone = train_many(configs("alone"), jobs=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    together = train_many(configs("together"), jobs=2, progress=False)
+    assert [r.summary["train_loss"] for r in together] == [r.summary["train_loss"] for r in alone]
+    assert alone[0].summary["train_loss"] != alone[1].summary["train_loss"]  # the seeds differ

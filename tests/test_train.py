@@ -89,3 +89,11 @@ def test_non_empty_foreign_directory_is_refused(tmp_path):
     with pytest.raises(MechgrokError, match="not empty and is not a mechgrok run"):
         train(small_config(tmp_path), progress=False)
     assert (tmp_path / "run" / "precious.txt").read_text() == "keep me"
+
+
+def test_second_trainer_on_a_run_in_progress_is_refused(tmp_path):
+    first = Trainer(small_config(tmp_path, steps=10), progress=False)
+    with pytest.raises(MechgrokError, match="being trained by another process"):
+        Trainer(small_config(tmp_path, steps=10), progress=False)
+    first.run()  # finishing releases the run for the next trainer
+    assert Trainer(small_config(tmp_path, steps=20), progress=False).run().summary["steps"] == 20

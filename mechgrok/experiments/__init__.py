@@ -1,7 +1,8 @@
 """Runnable experiments from the seed studies: ``mechgrok experiment NAME [--quick]``.
 
 Each module has ``run(out: Path, quick: bool, progress: bool) -> dict`` that writes its runs,
-a results table (CSV + Markdown) and a figure under ``out`` and returns a summary.
+a results table (CSV + Markdown) and a figure under ``out`` and returns a summary. Those that
+train many transformer runs also take ``jobs``: how many to train side by side.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ EXPERIMENTS = {
 }
 
 
-def run_experiment(name: str, out, quick: bool = False, progress: bool = True) -> dict:
+PARALLEL = ("augmentation", "grokfast")
+
+
+def run_experiment(name: str, out, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict:
     from ..errors import MechgrokError
 
     if name not in EXPERIMENTS:
         raise MechgrokError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"{__name__}.{name}").run(out, quick=quick, progress=progress)
+    if jobs < 1:
+        raise MechgrokError(f"--jobs must be at least 1, got {jobs}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    if name in PARALLEL:
+        return module.run(out, quick=quick, progress=progress, jobs=jobs)
+    if jobs > 1:
+        raise MechgrokError(f"experiment {name} trains one model at a time; --jobs applies to {', '.join(PARALLEL)}")
+    return module.run(out, quick=quick, progress=progress)

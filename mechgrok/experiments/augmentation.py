@@ -21,7 +21,8 @@ from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
 from ..run import read_jsonl
-from ..train import first_grok_step, train
+from ..train import first_grok_step
+from .pool import train_many
 from .tables import markdown_table, mean_and_stderr, write_table
 
 CONDITIONS = {
@@ -57,12 +58,15 @@ def max_rate(rows: list[dict[str, Any]]) -> float:
                default=0.0)
 
 
-def run_one(out: Path, task: str, p: int, condition: str, seed: int, base: dict, progress: bool) -> dict[str, Any]:
+def run_config(out: Path, task: str, p: int, condition: str, seed: int, base: dict) -> TrainConfig:
     reverse, negate = CONDITIONS[condition]
-    cfg = TrainConfig(task=task, p=p, seed=seed, aug_reverse=reverse, aug_negate=negate,
-                      out=str(out / "runs" / f"{task}_{condition.replace(' ', '_').replace('%', '')}_seed{seed}"), **base)
-    result = train(cfg, progress=progress)
-    rows = read_jsonl(result.run_dir / "metrics.jsonl")
+    return TrainConfig(task=task, p=p, seed=seed, aug_reverse=reverse, aug_negate=negate,
+                       out=str(out / "runs" / f"{task}_{condition.replace(' ', '_').replace('%', '')}_seed{seed}"),
+                       **base)
+
+
+def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str, Any]:
+    rows = read_jsonl(run_dir / "metrics.jsonl")
     final = rows[-1]
     return {"operation": task, "condition": condition, "seed": seed, "s99": first_grok_step(rows),
             "final_train_loss": final["train_loss"], "final_val_loss": final["test_loss"],
@@ -109,14 +113,16 @@ def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
                              width=380 * len(operations))
 
 
-def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
     out = Path(out)
     operations = QUICK_OPERATIONS if quick else OPERATIONS
     conditions = QUICK_CONDITIONS if quick else tuple(CONDITIONS)
     seeds = (0,) if quick else (0, 1, 2)
     base = QUICK if quick else PAPER
-    runs = [run_one(out, task, p, cond, seed, base, progress)
-            for task, p in operations.items() for cond in conditions for seed in seeds]
+    keys = [(task, cond, seed) for task in operations for cond in conditions for seed in seeds]
+    results = train_many([run_config(out, task, operations[task], cond, seed, base) for task, cond, seed in keys],
+                         jobs, progress)
+    runs = [run_metrics(result.run_dir, *key) for result, key in zip(results, keys)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
     table, claims = summarise(runs, operations, conditions)
     claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)

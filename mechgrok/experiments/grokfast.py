@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from ..config import TrainConfig
 from ..run import read_jsonl
-from ..train import train
+from .pool import train_many
 from .tables import markdown_table, mean_and_stderr, write_table
 
 FULL = dict(task="add", p=113, steps=15000, save_every=1000)
@@ -23,21 +23,23 @@ QUICK = dict(task="add", p=23, frac_train=0.6, d_model=64, d_head=16, d_mlp=256,
 ARMS = {"AdamW (paper)": {}, "AdamW + Grokfast EMA": {"grokfast": "ema"}}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+    """With ``jobs`` > 1 runs share the CPU, so seconds to 99% are not comparable to a lone run's."""
     out = Path(out)
     base = QUICK if quick else FULL
     seeds = (0,) if quick else (0, 1, 2)
+    keys = [(arm, seed) for arm in ARMS for seed in seeds]
+    configs = [TrainConfig(**base, **ARMS[arm], seed=seed, stop_at_test_acc=0.99,
+                           out=str(out / "runs" / f"{'grokfast' if ARMS[arm] else 'plain'}_seed{seed}"))
+               for arm, seed in keys]
     rows, curves = [], {}
-    for arm, extra in ARMS.items():
-        for seed in seeds:
-            cfg = TrainConfig(**base, **extra, seed=seed, stop_at_test_acc=0.99,
-                              out=str(out / "runs" / f"{'grokfast' if extra else 'plain'}_seed{seed}"))
-            s = train(cfg, progress=progress).summary
-            rows.append({"arm": arm, "seed": seed, "steps_to_99": s["grok_step"],
-                         "seconds_to_99": round(s["wall_seconds"], 1) if s["grok_step"] else None,
-                         "final_test_acc": s["test_acc"], "final_train_loss": s["train_loss"]})
-            metrics = read_jsonl(Path(cfg.out) / "metrics.jsonl")
-            curves[arm, seed] = ([r["step"] for r in metrics], [r["test_acc"] for r in metrics])
+    for (arm, seed), result in zip(keys, train_many(configs, jobs, progress)):
+        s = result.summary
+        rows.append({"arm": arm, "seed": seed, "steps_to_99": s["grok_step"],
+                     "seconds_to_99": round(s["wall_seconds"], 1) if s["grok_step"] else None,
+                     "final_test_acc": s["test_acc"], "final_train_loss": s["train_loss"]})
+        metrics = read_jsonl(result.run_dir / "metrics.jsonl")
+        curves[arm, seed] = ([r["step"] for r in metrics], [r["test_acc"] for r in metrics])
     write_table(out / "grokfast_runs", rows)
     summary = []
     for arm in ARMS:
