@@ -62,6 +62,16 @@ def test_gromov_quick(tmp_path):
     assert float(analytic["single_frequency_neurons"]) == 1.0
     assert float(analytic["median_phase_error_rad"]) < 1e-3
     assert len(_rows(tmp_path / "gromov_training_curve.csv")) > 10
+    # plain GD groks: train accuracy first, test accuracy much later, then every pair right
+    trained = next(r for name, r in rows.items() if name.startswith("trained"))
+    assert float(trained["accuracy_all_pairs"]) == 1.0
+    assert 4 * int(trained["train_acc_99_step"]) < int(trained["test_acc_99_step"])
+    # and it learns the analytic solution's features, which its own initialisation lacks
+    control = next(r for name, r in rows.items() if name.startswith("untrained"))
+    assert float(control["single_frequency_neurons"]) < 0.05
+    assert float(trained["single_frequency_neurons"]) > 0.3
+    assert int(trained["distinct_frequencies"]) == (23 - 1) // 2  # every frequency is used
+    assert float(trained["median_phase_error_rad"]) < 0.5  # chi = phi + psi (random: ~pi/2)
 
 
 def test_miiii_quick(tmp_path):
