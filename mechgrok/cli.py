@@ -63,6 +63,8 @@ def _add_experiment_parser(commands) -> None:
     parser.add_argument("--out", help="results directory (default experiments/results/NAME, or a -quick suffix)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many runs side by side, one thread each (augmentation, grokfast)")
+    parser.add_argument("--partial", action="store_true",
+                        help="write the tables from the runs finished so far and train nothing (augmentation)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -99,7 +101,8 @@ def _experiment(args: argparse.Namespace) -> None:
     from .experiments import run_experiment
 
     out = args.out or f"experiments/results/{args.name}{'-quick' if args.quick else ''}"
-    run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs)
+    run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs,
+                   partial=args.partial)
     print(f"results in {out}/")
 
 

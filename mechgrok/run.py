@@ -135,6 +135,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def is_finished(run_dir: Path, steps: int) -> bool:
+    """Whether ``run_dir`` holds a run trained to ``steps`` or beyond (its summary.json says so)."""
+    summary = Path(run_dir) / "summary.json"
+    return summary.is_file() and read_json(summary)["steps"] >= steps
+
+
 def first_step_at(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
     """The step of the first metrics row with row[key] >= threshold, or None."""
     return next((r["step"] for r in rows if r[key] >= threshold), None)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mechgrok.cli import main
+from mechgrok.experiments.augmentation import summarise
 from mechgrok.experiments.pool import train_many
 
 from .conftest import small_config
@@ -28,6 +29,16 @@ def test_augmentation_quick(tmp_path):
     assert "| Operation | baseline | combined 30% |" in text and "| add |" in text
     assert (tmp_path / "augmentation.html").stat().st_size > 1000
 
+    # --partial: tables from the finished runs only, training nothing
+    (tmp_path / "runs" / "perm_combined_30_seed0" / "summary.json").unlink()  # as if still training
+    weights = {path: path.stat().st_mtime_ns for path in (tmp_path / "runs").rglob("*.safetensors")}
+    assert main(["experiment", "augmentation", "--quick", "--partial", "--out", str(tmp_path)]) == 0
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "runs").rglob("*.safetensors")} == weights
+    text = (tmp_path / "augmentation.md").read_text()
+    assert "(partial: 3 of 4 runs finished)" in text
+    assert next(line for line in text.splitlines() if line.startswith("| perm |")).endswith("| not run yet |")
+    assert len(_rows(tmp_path / "augmentation_runs.csv")) == 3
+
 
 def test_grokfast_quick(tmp_path):
     assert main(["experiment", "grokfast", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
@@ -45,10 +56,11 @@ def test_unknown_experiment(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["gromov", "--jobs", "2"], "gromov trains one model at a time; --jobs applies to augmentation, grokfast"),
+    (["gromov", "--jobs", "2"], "--jobs does not apply to experiment gromov; it applies to augmentation, grokfast"),
+    (["grokfast", "--partial"], "--partial does not apply to experiment grokfast; it applies to augmentation"),
     (["augmentation", "--jobs", "0"], "--jobs must be at least 1, got 0"),
 ])
-def test_bad_jobs(capsys, tmp_path, argv, message):
+def test_options_an_experiment_does_not_take(capsys, tmp_path, argv, message):
     assert main(["experiment", *argv, "--quick", "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before writing anything
@@ -97,3 +109,27 @@ def test_parallel_runs_match_runs_one_at_a_time(tmp_path):
     together = train_many(configs("together"), jobs=2, progress=False)
     assert [r.summary["train_loss"] for r in together] == [r.summary["train_loss"] for r in alone]
     assert alone[0].summary["train_loss"] != alone[1].summary["train_loss"]  # the seeds differ
+
+
+def test_augmentation_claims_from_known_runs():
+    def run(condition, s99, seed):
+        return {"operation": "add", "condition": condition, "seed": seed, "s99": s99, "final_val_acc": 1.0}
+
+    conditions = ("baseline", "negation 15%", "reversal 15%", "combined 15%")
+    runs = ([run("baseline", s, i) for i, s in enumerate((1000, 1200, 1400))]
+            + [run("negation 15%", s, i) for i, s in enumerate((500, 600, 700))]
+            + [run("reversal 15%", s, i) for i, s in enumerate((2000, None, 2100))]
+            + [run("combined 15%", 800, 0)])
+    table, claims = summarise(runs, ["add"], conditions, n_seeds=3)
+    verdicts = {c["claim"]: c["verdict"] for c in claims}
+    assert verdicts == {
+        "negation speeds up addition": "holds",
+        "reversal speeds up addition": "undetermined (a condition did not reach 99% in every seed)",
+        "combined 15% beats negation alone on addition": "undetermined (runs not finished)",
+    }
+    assert "| 1200 ± 115<br>(100.00 ± 0.00%) | 600 ± 58<br>" in table  # mean ± s.e. (s.e. = 200/sqrt(3))
+    assert "N/A (2/3 reached 99%)" in table and "[1/3 seeds so far]" in table
+    for r in runs[3:6]:  # negation now slower than baseline
+        r["s99"] = 5000
+    assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[1]}[
+        "negation speeds up addition"] == "does not hold"

@@ -1,8 +1,9 @@
 """Runnable experiments from the seed studies: ``mechgrok experiment NAME [--quick]``.
 
 Each module has ``run(out: Path, quick: bool, progress: bool) -> dict`` that writes its runs,
-a results table (CSV + Markdown) and a figure under ``out`` and returns a summary. Those that
-train many transformer runs also take ``jobs``: how many to train side by side.
+a results table (CSV + Markdown) and a figure under ``out`` and returns a summary. Some take
+more options (``OPTIONS``): ``jobs``, how many runs to train side by side, and ``partial``,
+tables from the runs finished so far without training any.
 """
 
 from __future__ import annotations
@@ -17,19 +18,23 @@ EXPERIMENTS = {
 }
 
 
-PARALLEL = ("augmentation", "grokfast")
+# Options beyond (out, quick, progress), by the experiments that take them, with their defaults.
+OPTIONS = {"augmentation": ("jobs", "partial"), "grokfast": ("jobs",)}
+DEFAULTS = {"jobs": 1, "partial": False}
 
 
-def run_experiment(name: str, out, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict:
+def run_experiment(name: str, out, quick: bool = False, progress: bool = True, **options) -> dict:
+    """Run experiment ``name``; ``options``: jobs (runs side by side), partial (tables from finished runs only)."""
     from ..errors import MechgrokError
 
     if name not in EXPERIMENTS:
         raise MechgrokError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    if jobs < 1:
-        raise MechgrokError(f"--jobs must be at least 1, got {jobs}")
+    options = {**DEFAULTS, **options}
+    if options["jobs"] < 1:
+        raise MechgrokError(f"--jobs must be at least 1, got {options['jobs']}")
+    for option, value in options.items():
+        if value != DEFAULTS[option] and option not in OPTIONS.get(name, ()):
+            takers = ", ".join(n for n, taken in OPTIONS.items() if option in taken)
+            raise MechgrokError(f"--{option} does not apply to experiment {name}; it applies to {takers}")
     module = importlib.import_module(f"{__name__}.{name}")
-    if name in PARALLEL:
-        return module.run(out, quick=quick, progress=progress, jobs=jobs)
-    if jobs > 1:
-        raise MechgrokError(f"experiment {name} trains one model at a time; --jobs applies to {', '.join(PARALLEL)}")
-    return module.run(out, quick=quick, progress=progress)
+    return module.run(out, quick=quick, progress=progress, **{k: options[k] for k in OPTIONS.get(name, ())})

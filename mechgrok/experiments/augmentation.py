@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
-from ..run import read_jsonl
+from ..run import is_finished, read_jsonl
 from ..train import first_grok_step
 from .pool import train_many
 from .tables import markdown_table, mean_and_stderr, write_table
@@ -74,25 +74,36 @@ def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str
             "max_val_acc_rate_per_100_steps": max_rate(rows), "curve": [(r["step"], r["test_acc"]) for r in rows]}
 
 
-def summarise(runs: list[dict[str, Any]], operations, conditions) -> tuple[str, list[dict[str, Any]]]:
-    """Table 1 in Markdown and the claims, each with 'holds' / 'does not hold' / 'undetermined'."""
-    cell, mean_s99 = {}, {}
+def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int) -> tuple[str, list[dict[str, Any]]]:
+    """Table 1 in Markdown and the claims, each with 'holds' / 'does not hold' / 'undetermined (why)'.
+
+    A cell with fewer than ``n_seeds`` finished runs (a partial table) says how many it has.
+    """
+    cell, mean_s99, complete = {}, {}, set()
     for op in operations:
         for cond in conditions:
             group = [r for r in runs if r["operation"] == op and r["condition"] == cond]
+            if not group:
+                cell[op, cond] = "not run yet"
+                continue
+            if len(group) == n_seeds:
+                complete.add((op, cond))
             acc, acc_se = mean_and_stderr([r["final_val_acc"] for r in group])
             if all(r["s99"] is not None for r in group):
                 mean_s99[op, cond], s99_se = mean_and_stderr([r["s99"] for r in group])
                 top = f"{mean_s99[op, cond]:.0f} ± {s99_se:.0f}"
             else:
                 top = f"N/A ({sum(r['s99'] is not None for r in group)}/{len(group)} reached 99%)"
-            cell[op, cond] = f"{top}<br>({100 * acc:.2f} ± {100 * acc_se:.2f}%)"
+            seeds = "" if len(group) == n_seeds else f"<br>[{len(group)}/{n_seeds} seeds so far]"
+            cell[op, cond] = f"{top}<br>({100 * acc:.2f} ± {100 * acc_se:.2f}%){seeds}"
     table = markdown_table(["Operation", *conditions], [[op, *(cell[op, c] for c in conditions)] for op in operations])
     claims = []
     for text, op, faster, slower in CLAIMS:
         if (op, faster) not in cell or (op, slower) not in cell:
             continue
-        if (op, faster) in mean_s99 and (op, slower) in mean_s99:
+        if not {(op, faster), (op, slower)} <= complete:
+            verdict = "undetermined (runs not finished)"
+        elif (op, faster) in mean_s99 and (op, slower) in mean_s99:
             verdict = "holds" if mean_s99[op, faster] < mean_s99[op, slower] else "does not hold"
         else:
             verdict = "undetermined (a condition did not reach 99% in every seed)"
@@ -105,6 +116,8 @@ def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
     for column, op in enumerate(operations, start=1):
         for index, cond in enumerate(conditions):
             group = [r for r in runs if r["operation"] == op and r["condition"] == cond]
+            if not group:
+                continue
             steps = [s for s, _ in group[0]["curve"]]
             mean = [sum(r["curve"][i][1] for r in group) / len(group) for i in range(len(steps))]
             fig.add_scatter(x=steps, y=mean, name=cond, legendgroup=cond, showlegend=column == 1,
@@ -113,21 +126,25 @@ def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
                              width=380 * len(operations))
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False) -> dict[str, Any]:
+    """Train every (operation, condition, seed) run, or with ``partial`` only read the finished ones."""
     out = Path(out)
     operations = QUICK_OPERATIONS if quick else OPERATIONS
     conditions = QUICK_CONDITIONS if quick else tuple(CONDITIONS)
     seeds = (0,) if quick else (0, 1, 2)
     base = QUICK if quick else PAPER
     keys = [(task, cond, seed) for task in operations for cond in conditions for seed in seeds]
-    results = train_many([run_config(out, task, operations[task], cond, seed, base) for task, cond, seed in keys],
-                         jobs, progress)
-    runs = [run_metrics(result.run_dir, *key) for result, key in zip(results, keys)]
+    configs = [run_config(out, task, operations[task], cond, seed, base) for task, cond, seed in keys]
+    if not partial:
+        train_many(configs, jobs, progress)
+    runs = [run_metrics(Path(cfg.out), *key) for cfg, key in zip(configs, keys) if is_finished(Path(cfg.out), cfg.steps)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
-    table, claims = summarise(runs, operations, conditions)
+    table, claims = summarise(runs, operations, conditions, len(seeds))
     claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)
-    (out / "augmentation.md").write_text(f"# Augmentation study{' (quick)' if quick else ''}\n\n"
+    status = f" (partial: {len(runs)} of {len(keys)} runs finished)" if len(runs) < len(keys) else ""
+    (out / "augmentation.md").write_text(f"# Augmentation study{' (quick)' if quick else ''}{status}\n\n"
                                          f"S99 mean ± s.e. over {len(seeds)} seed(s); final validation accuracy "
                                          f"below.\n\n{table}\n## The paper's claims in our runs\n\n{claims_md}\n")
-    figure(runs, operations, conditions).write_html(out / "augmentation.html", include_plotlyjs="directory")
+    if runs:
+        figure(runs, operations, conditions).write_html(out / "augmentation.html", include_plotlyjs="directory")
     return {"runs": runs, "claims": claims, "table": table}
