@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mechgrok.cli import main
-from mechgrok.experiments.augmentation import summarise
+from mechgrok.experiments.augmentation import PAPER_TABLE, summarise
 from mechgrok.experiments.pool import train_many
 
 from .conftest import small_config
@@ -129,6 +129,9 @@ def test_augmentation_claims_from_known_runs():
     }
     assert "| 1200 ± 115<br>(100.00 ± 0.00%) | 600 ± 58<br>" in table  # mean ± s.e. (s.e. = 200/sqrt(3))
     assert "N/A (2/3 reached 99%)" in table and "[1/3 seeds so far]" in table
+    with_paper, _ = summarise(runs, ["add"], conditions, 3, reference=PAPER_TABLE)
+    assert "(100.00 ± 0.00%)<br>paper: 2363 ± 121 (100%) | " in with_paper  # add, baseline
+    assert "[1/3 seeds so far]<br>paper: 920 ± 47 (100%) |" in with_paper  # add, combined 15%
     for r in runs[3:6]:  # negation now slower than baseline
         r["s99"] = 5000
     assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[1]}[

@@ -40,6 +40,16 @@ QUICK = dict(frac_train=0.5, n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp
 QUICK_OPERATIONS = {"add": 11, "perm": 3}
 QUICK_CONDITIONS = ("baseline", "combined 30%")
 
+# The paper's Table 1 (S99 mean ± s.e., final validation accuracy), shown beside ours in full runs.
+PAPER_TABLE = {
+    "add": ("2363 ± 121 (100%)", "1993 ± 102 (100%)", "1000 ± 58 (100%)", "920 ± 47 (100%)", "793 ± 41 (100%)"),
+    "sub": ("4720 ± 237 (100%)", "5160 ± 258 (99.85%)", "1343 ± 71 (99.97%)", "1057 ± 55 (99.85%)",
+            "1367 ± 69 (100%)"),
+    "div": ("4200 ± 198 (100%)", "N/A (80.74%)", "1443 ± 76 (100%)", "1767 ± 89 (100%)", "1877 ± 94 (99.98%)"),
+    "perm": ("N/A (3.59 ± 0.42%)", "N/A (2.26 ± 0.31%)", "N/A (32.32 ± 2.17%)", "6925 ± 347 (68.68 ± 3.44%)",
+             "N/A (12.75 ± 1.13%)"),
+}
+
 # The paper's claims, as (description, operation, condition that should be faster, than which).
 CLAIMS = [
     ("negation speeds up addition", "add", "negation 15%", "baseline"),
@@ -74,10 +84,12 @@ def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str
             "max_val_acc_rate_per_100_steps": max_rate(rows), "curve": [(r["step"], r["test_acc"]) for r in rows]}
 
 
-def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int) -> tuple[str, list[dict[str, Any]]]:
+def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
+              reference: dict[str, tuple[str, ...]] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Table 1 in Markdown and the claims, each with 'holds' / 'does not hold' / 'undetermined (why)'.
 
-    A cell with fewer than ``n_seeds`` finished runs (a partial table) says how many it has.
+    A cell with fewer than ``n_seeds`` finished runs (a partial table) says how many it has;
+    with ``reference`` (PAPER_TABLE), each cell also shows the paper's value.
     """
     cell, mean_s99, complete = {}, {}, set()
     for op in operations:
@@ -96,6 +108,10 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int) 
                 top = f"N/A ({sum(r['s99'] is not None for r in group)}/{len(group)} reached 99%)"
             seeds = "" if len(group) == n_seeds else f"<br>[{len(group)}/{n_seeds} seeds so far]"
             cell[op, cond] = f"{top}<br>({100 * acc:.2f} ± {100 * acc_se:.2f}%){seeds}"
+    if reference:
+        for op in operations:
+            for cond in conditions:
+                cell[op, cond] += f"<br>paper: {reference[op][tuple(CONDITIONS).index(cond)]}"
     table = markdown_table(["Operation", *conditions], [[op, *(cell[op, c] for c in conditions)] for op in operations])
     claims = []
     for text, op, faster, slower in CLAIMS:
@@ -139,7 +155,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
         train_many(configs, jobs, progress)
     runs = [run_metrics(Path(cfg.out), *key) for cfg, key in zip(configs, keys) if is_finished(Path(cfg.out), cfg.steps)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
-    table, claims = summarise(runs, operations, conditions, len(seeds))
+    table, claims = summarise(runs, operations, conditions, len(seeds), reference=None if quick else PAPER_TABLE)
     claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)
     status = f" (partial: {len(runs)} of {len(keys)} runs finished)" if len(runs) < len(keys) else ""
     (out / "augmentation.md").write_text(f"# Augmentation study{' (quick)' if quick else ''}{status}\n\n"
