@@ -8,7 +8,9 @@ are those of ``mechgrok.tasks.augment`` (labels recomputed; perm's "negation" is
 Metrics per run: S99 (first logged step with test = validation accuracy >= 99%), final train
 and validation loss and accuracy, and the maximum rate of validation-accuracy increase
 (largest rise between consecutive logs, per 100 steps). Table 1 layout: S99 mean +- standard
-error over seeds (N/A unless every seed reached 99%), final validation accuracy below.
+error over seeds (N/A unless every seed reached 99%), final validation accuracy below, and
+the paper's value for the same cell. ``partial=True`` writes the tables from the finished
+runs only (safe while the sweep trains).
 """
 
 from __future__ import annotations
