@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mechgrok.cli import main
-from mechgrok.experiments.augmentation import PAPER_TABLE, summarise
+from mechgrok.experiments.augmentation import summarise
 from mechgrok.experiments.pool import train_many
 
 from .conftest import small_config
@@ -120,7 +120,7 @@ def test_augmentation_claims_from_known_runs():
             + [run("negation 15%", s, i) for i, s in enumerate((500, 600, 700))]
             + [run("reversal 15%", s, i) for i, s in enumerate((2000, None, 2100))]
             + [run("combined 15%", 800, 0)])
-    table, claims = summarise(runs, ["add"], conditions, n_seeds=3)
+    table, relative, claims = summarise(runs, ["add"], conditions, n_seeds=3)
     verdicts = {c["claim"]: c["verdict"] for c in claims}
     assert verdicts == {
         "negation speeds up addition": "holds",
@@ -129,10 +129,12 @@ def test_augmentation_claims_from_known_runs():
     }
     assert "| 1200 ± 115<br>(100.00 ± 0.00%) | 600 ± 58<br>" in table  # mean ± s.e. (s.e. = 200/sqrt(3))
     assert "N/A (2/3 reached 99%)" in table and "[1/3 seeds so far]" in table
-    with_paper, _ = summarise(runs, ["add"], conditions, 3, reference=PAPER_TABLE)
+    assert relative.splitlines()[-1] == "| add | -50.0% | N/A | not finished |"  # 600 / 1200 - 1
+    with_paper, relative_with_paper, _ = summarise(runs, ["add"], conditions, 3, reference=True)
+    assert "| -50.0%<br>paper: -57.7% |" in relative_with_paper
     assert "(100.00 ± 0.00%)<br>paper: 2363 ± 121 (100%) | " in with_paper  # add, baseline
     assert "[1/3 seeds so far]<br>paper: 920 ± 47 (100%) |" in with_paper  # add, combined 15%
     for r in runs[3:6]:  # negation now slower than baseline
         r["s99"] = 5000
-    assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[1]}[
+    assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[2]}[
         "negation speeds up addition"] == "does not hold"

@@ -52,6 +52,11 @@ PAPER_TABLE = {
              "N/A (12.75 ± 1.13%)"),
 }
 
+# The paper's Table 2: relative change in S99 against the baseline.
+PAPER_RELATIVE = {"add": {"reversal 15%": "-15.7%", "negation 15%": "-57.7%", "combined 15%": "-61.1%"},
+                  "sub": {"reversal 15%": "+9.3%", "negation 15%": "-71.5%", "combined 15%": "-77.6%"},
+                  "div": {"reversal 15%": "N/A", "negation 15%": "-65.6%", "combined 15%": "-57.9%"}}
+
 # The paper's claims, as (description, operation, condition that should be faster, than which).
 CLAIMS = [
     ("negation speeds up addition", "add", "negation 15%", "baseline"),
@@ -87,11 +92,12 @@ def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str
 
 
 def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
-              reference: dict[str, tuple[str, ...]] | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """Table 1 in Markdown and the claims, each with 'holds' / 'does not hold' / 'undetermined (why)'.
+              reference: bool = False) -> tuple[str, str, list[dict[str, Any]]]:
+    """Table 1 and Table 2 in Markdown, and the claims, each 'holds' / 'does not hold' / 'undetermined (why)'.
 
+    Table 2 is the relative change in mean S99 against the baseline, 100 (S99_cond / S99_baseline - 1)%.
     A cell with fewer than ``n_seeds`` finished runs (a partial table) says how many it has;
-    with ``reference`` (PAPER_TABLE), each cell also shows the paper's value.
+    with ``reference``, each cell also shows the paper's value (PAPER_TABLE, PAPER_RELATIVE).
     """
     cell, mean_s99, complete = {}, {}, set()
     for op in operations:
@@ -113,7 +119,7 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
     if reference:
         for op in operations:
             for cond in conditions:
-                cell[op, cond] += f"<br>paper: {reference[op][tuple(CONDITIONS).index(cond)]}"
+                cell[op, cond] += f"<br>paper: {PAPER_TABLE[op][tuple(CONDITIONS).index(cond)]}"
     table = markdown_table(["Operation", *conditions], [[op, *(cell[op, c] for c in conditions)] for op in operations])
     claims = []
     for text, op, faster, slower in CLAIMS:
@@ -126,7 +132,20 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
         else:
             verdict = "undetermined (a condition did not reach 99% in every seed)"
         claims.append({"claim": text, "verdict": verdict})
-    return table, claims
+    changed = [c for c in conditions if c != "baseline"]
+    relative = markdown_table(["Operation", *changed], [
+        [op, *(_relative_change(op, c, mean_s99, complete)
+               + (f"<br>paper: {PAPER_RELATIVE[op][c]}" if reference and c in PAPER_RELATIVE.get(op, {}) else "")
+               for c in changed)] for op in operations])
+    return table, relative, claims
+
+
+def _relative_change(op: str, cond: str, mean_s99: dict, complete: set) -> str:
+    if not {(op, "baseline"), (op, cond)} <= complete:
+        return "not finished"
+    if (op, "baseline") not in mean_s99 or (op, cond) not in mean_s99:
+        return "N/A"
+    return f"{100 * (mean_s99[op, cond] / mean_s99[op, 'baseline'] - 1):+.1f}%"
 
 
 def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
@@ -157,12 +176,13 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
         train_many(configs, jobs, progress)
     runs = [run_metrics(Path(cfg.out), *key) for cfg, key in zip(configs, keys) if is_finished(Path(cfg.out), cfg.steps)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
-    table, claims = summarise(runs, operations, conditions, len(seeds), reference=None if quick else PAPER_TABLE)
+    table, relative, claims = summarise(runs, operations, conditions, len(seeds), reference=not quick)
     claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)
     status = f" (partial: {len(runs)} of {len(keys)} runs finished)" if len(runs) < len(keys) else ""
     (out / "augmentation.md").write_text(f"# Augmentation study{' (quick)' if quick else ''}{status}\n\n"
                                          f"S99 mean ± s.e. over {len(seeds)} seed(s); final validation accuracy "
-                                         f"below.\n\n{table}\n## The paper's claims in our runs\n\n{claims_md}\n")
+                                         f"below.\n\n{table}\n## Relative change in S99 against the baseline "
+                                         f"(Table 2)\n\n{relative}\n## The paper's claims in our runs\n\n{claims_md}\n")
     if runs:
         figure(runs, operations, conditions).write_html(out / "augmentation.html", include_plotlyjs="directory")
     return {"runs": runs, "claims": claims, "table": table}
