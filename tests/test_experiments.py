@@ -5,9 +5,13 @@ import csv
 import pytest
 import torch
 
+from mechgrok import TrainConfig
+from mechgrok.checkpoints import load_tensors
 from mechgrok.cli import main
 from mechgrok.experiments.augmentation import summarise
 from mechgrok.experiments.pool import train_many
+from mechgrok.miiii import head_accuracies, make_miiii_data
+from mechgrok.model import Transformer
 
 from .conftest import small_config
 
@@ -94,6 +98,16 @@ def test_miiii_quick(tmp_path):
     assert float(curves[-1]["train_loss"]) < float(curves[0]["train_loss"])  # it learns
     assert float(curves[0]["train_loss"]) == pytest.approx(4.0, abs=1.0)  # ~ the number of tasks at init
     assert tasks[2]["grok_step"]  # the mod-2 task generalises within the quick budget
+    # the saved weights are the trained model: they reproduce the last logged test accuracies
+    tensors, meta = load_tensors(tmp_path / "miiii_final.safetensors", "checkpoint")
+    cfg = TrainConfig.from_dict(meta["config"], source="miiii_final.safetensors")
+    data = make_miiii_data(cfg.p, cfg.frac_train, cfg.seed)
+    model = Transformer(cfg, cfg.p + 1, sum(data.moduli))
+    model.load_state_dict(tensors)
+    with torch.no_grad():
+        logits = model.eval()(data.inputs[data.test_idx])  # eval: the quick config trains with dropout
+    accuracies = head_accuracies(logits, data.labels[data.test_idx], data.moduli)
+    assert accuracies == pytest.approx([float(curves[-1][f"test_acc_q{q}"]) for q in data.moduli])
 
 
 def test_parallel_runs_match_runs_one_at_a_time(tmp_path):

@@ -13,8 +13,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..checkpoints import save_tensors
 from ..config import TrainConfig
 from ..miiii import embedding_task_spectrum, train_miiii
+from ..run import weights_only
 from .tables import markdown_table, write_table
 
 FULL = dict(p=113, frac_train=0.3, d_model=256, n_heads=4, d_head=64, d_mlp=1024, dropout=0.1, lr=3e-4,
@@ -29,6 +31,9 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     settings = QUICK if quick else FULL
     cfg = TrainConfig(task="add", **settings)  # model and optimiser fields; the task is miiii's own
     model, data, rows = train_miiii(cfg, log_every=10 if quick else 100)
+    # the trained weights (HookedTransformer names), for analysis beyond this table; hours to recompute
+    save_tensors(out / "miiii_final.safetensors", weights_only(model.state_dict()),
+                 {"kind": "checkpoint", "step": cfg.steps, "config": cfg.to_dict(), "moduli": list(data.moduli)})
     write_table(out / "miiii_curves", rows)
     grok = {q: next((r["step"] for r in rows if r[f"test_acc_q{q}"] >= 0.99), None) for q in data.moduli}
     spectrum = embedding_task_spectrum(model.embed.W_E.detach(), data.p, data.moduli)
