@@ -81,7 +81,14 @@ class NeuronFeatures:
     freq_b: torch.Tensor
     freq_out: torch.Tensor
     power_share: torch.Tensor  # [N] smallest of the three maps' dominant-frequency power shares
+    phi: torch.Tensor  # [N] phase of W1's a half at its dominant frequency
+    psi: torch.Tensor  # [N] phase of W1's b half
+    chi: torch.Tensor  # [N] phase of W2's column
     phase_error: torch.Tensor  # [N] |chi - phi - psi| wrapped to [0, pi]
+
+    def single_frequency(self, min_share: float = 0.5) -> torch.Tensor:
+        """[N] bool: one frequency dominates all three maps (> min_share of each map's non-constant power)."""
+        return (self.freq_a == self.freq_b) & (self.freq_b == self.freq_out) & (self.power_share > min_share)
 
 
 def _dominant(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -99,7 +106,7 @@ def neuron_features(model: QuadraticMLP) -> NeuronFeatures:
     fb, sb, psi = _dominant(model.W1[:, p:].detach())
     fo, so, chi = _dominant(model.W2.detach().T)
     error = torch.remainder(chi - phi - psi + math.pi, 2 * math.pi) - math.pi
-    return NeuronFeatures(fa, fb, fo, torch.stack([sa, sb, so]).min(0).values, error.abs())
+    return NeuronFeatures(fa, fb, fo, torch.stack([sa, sb, so]).min(0).values, phi, psi, chi, error.abs())
 
 
 def train_gd(model: QuadraticMLP, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,10 @@ from .tasks import augment, make_dataset, negation_map
 
 GROK_ACCURACY = 0.99
 
-with suppress(ImportError):  # POSIX only; elsewhere runs are not guarded against a second trainer
+try:
     import fcntl
+except ImportError:  # not POSIX: runs are not guarded against a second trainer
+    fcntl = None
 
 
 @dataclass
@@ -117,7 +118,7 @@ def lock_run_dir(path: Path):
     Two processes training one run dir would interleave checkpoints and metrics; the second fails here.
     """
     handle = open(path / ".lock", "a")
-    if "fcntl" in globals():
+    if fcntl is not None:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -43,14 +43,14 @@ QUICK_OPERATIONS = {"add": 11, "perm": 3}
 QUICK_CONDITIONS = ("baseline", "combined 30%")
 
 # The paper's Table 1 (S99 mean ± s.e., final validation accuracy), shown beside ours in full runs.
-PAPER_TABLE = {
+PAPER_TABLE = {op: dict(zip(CONDITIONS, cells)) for op, cells in {
     "add": ("2363 ± 121 (100%)", "1993 ± 102 (100%)", "1000 ± 58 (100%)", "920 ± 47 (100%)", "793 ± 41 (100%)"),
     "sub": ("4720 ± 237 (100%)", "5160 ± 258 (99.85%)", "1343 ± 71 (99.97%)", "1057 ± 55 (99.85%)",
             "1367 ± 69 (100%)"),
     "div": ("4200 ± 198 (100%)", "N/A (80.74%)", "1443 ± 76 (100%)", "1767 ± 89 (100%)", "1877 ± 94 (99.98%)"),
     "perm": ("N/A (3.59 ± 0.42%)", "N/A (2.26 ± 0.31%)", "N/A (32.32 ± 2.17%)", "6925 ± 347 (68.68 ± 3.44%)",
              "N/A (12.75 ± 1.13%)"),
-}
+}.items()}
 
 # The paper's Table 2: relative change in S99 against the baseline.
 PAPER_RELATIVE = {"add": {"reversal 15%": "-15.7%", "negation 15%": "-57.7%", "combined 15%": "-61.1%"},
@@ -119,7 +119,7 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
     if reference:
         for op in operations:
             for cond in conditions:
-                cell[op, cond] += f"<br>paper: {PAPER_TABLE[op][tuple(CONDITIONS).index(cond)]}"
+                cell[op, cond] += f"<br>paper: {PAPER_TABLE[op][cond]}"
     table = markdown_table(["Operation", *conditions], [[op, *(cell[op, c] for c in conditions)] for op in operations])
     claims = []
     for text, op, faster, slower in CLAIMS:

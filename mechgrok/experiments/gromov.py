@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from plotly.subplots import make_subplots
 
-from ..gromov import QuadraticMLP, accuracy, analytic_mlp, neuron_features, train_gd
+from ..gromov import NeuronFeatures, QuadraticMLP, accuracy, analytic_mlp, neuron_features, train_gd
 from ..run import first_step_at
 from ..tasks import make_dataset
 from ..train import GROK_ACCURACY
@@ -34,11 +34,10 @@ FULL = dict(p=97, widths=(64, 128, 256, 512), train_width=512, frac_train=0.5, l
 QUICK = dict(p=23, widths=(16, 128), train_width=128, frac_train=0.8, lr=30.0, init_scale=1.0, steps=1500)
 
 
-def feature_summary(model: QuadraticMLP, min_share: float = 0.5) -> dict[str, float]:
+def feature_summary(f: NeuronFeatures, min_share: float = 0.5) -> dict[str, float]:
     """Share of neurons whose three maps have one dominant frequency (> min_share of power), their
     median phase error |chi - phi - psi|, how many distinct frequencies they cover, and the median power share."""
-    f = neuron_features(model)
-    single = (f.freq_a == f.freq_b) & (f.freq_b == f.freq_out) & (f.power_share > min_share)
+    single = f.single_frequency(min_share)
     return {"single_frequency_neurons": float(single.double().mean()),
             "median_phase_error_rad": float(f.phase_error[single].median()) if single.any() else float("nan"),
             "distinct_frequencies": len(f.freq_a[single].unique()),
@@ -53,16 +52,18 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     data = make_dataset("add", p, c["frac_train"], 0)
     a, b = data.inputs[:, 0], data.inputs[:, 1]
     rows = [{"model": f"analytic N={n}", "accuracy_all_pairs": accuracy(model, a, b, data.labels),
-             **feature_summary(model)} for n in c["widths"] for model in [analytic_mlp(p, n)]]
+             **feature_summary(neuron_features(model))} for n in c["widths"] for model in [analytic_mlp(p, n)]]
     trained = QuadraticMLP(p, width, c["init_scale"], torch.Generator().manual_seed(0))
     untrained = copy.deepcopy(trained)
     curve = train_gd(trained, a, b, data.labels, data.train_idx, data.test_idx, c["lr"], c["steps"],
                      log_every=max(1, c["steps"] // 100))
     final = curve[-1]
+    features = {"trained": neuron_features(trained), "untrained": neuron_features(untrained)}
     rows.append({"model": f"untrained N={width} (control: the trained net's init)",
-                 "accuracy_all_pairs": accuracy(untrained, a, b, data.labels), **feature_summary(untrained)})
+                 "accuracy_all_pairs": accuracy(untrained, a, b, data.labels),
+                 **feature_summary(features["untrained"])})
     rows.append({"model": f"trained N={width} ({c['steps']} GD steps, lr {c['lr']:g})",
-                 "accuracy_all_pairs": accuracy(trained, a, b, data.labels), **feature_summary(trained),
+                 "accuracy_all_pairs": accuracy(trained, a, b, data.labels), **feature_summary(features["trained"]),
                  "train_acc": final["train_acc"], "test_acc": final["test_acc"],
                  "train_acc_99_step": first_step_at(curve, "train_acc", GROK_ACCURACY),
                  "test_acc_99_step": first_step_at(curve, "test_acc", GROK_ACCURACY)})
@@ -89,9 +90,8 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
         fig.add_scatter(x=steps, y=[r[key] for r in curve], name=key, row=1, col=1)
     for key in ("train_loss", "test_loss"):
         fig.add_scatter(x=steps, y=[r[key] for r in curve], name=key, row=1, col=2)
-    for name, model in (("trained", trained), ("untrained", untrained)):
-        fig.add_histogram(x=neuron_features(model).phase_error.numpy(), name=f"{name}: phase error", nbinsx=30,
-                          opacity=0.6, row=1, col=3)
+    for name, f in features.items():
+        fig.add_histogram(x=f.phase_error.numpy(), name=f"{name}: phase error", nbinsx=30, opacity=0.6, row=1, col=3)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_layout(barmode="overlay", width=1300, height=420)
     fig.write_html(out / "gromov.html", include_plotlyjs="directory")

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from ..checkpoints import save_tensors
 from ..config import TrainConfig
 from ..miiii import embedding_task_spectrum, train_miiii
-from ..run import weights_only
+from ..run import first_step_at, weights_only
+from ..train import GROK_ACCURACY
 from .tables import markdown_table, write_table
 
 FULL = dict(p=113, frac_train=0.3, d_model=256, n_heads=4, d_head=64, d_mlp=1024, dropout=0.1, lr=3e-4,
@@ -35,7 +36,7 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     save_tensors(out / "miiii_final.safetensors", weights_only(model.state_dict()),
                  {"kind": "checkpoint", "step": cfg.steps, "config": cfg.to_dict(), "moduli": list(data.moduli)})
     write_table(out / "miiii_curves", rows)
-    grok = {q: next((r["step"] for r in rows if r[f"test_acc_q{q}"] >= 0.99), None) for q in data.moduli}
+    grok = {q: first_step_at(rows, f"test_acc_q{q}", GROK_ACCURACY) for q in data.moduli}
     spectrum = embedding_task_spectrum(model.embed.W_E.detach(), data.p, data.moduli)
     table_rows = [{"q": s["q"], "grok_step": grok[s["q"]], "final_test_acc": rows[-1][f"test_acc_q{s['q']}"],
                    "embedding_r2": s["r2"], "noise_r2": s["noise_r2"]} for s in spectrum]
