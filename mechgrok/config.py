@@ -135,6 +135,11 @@ class TrainConfig:
         """The fields that define what a run computes (everything but RESUMABLE_FIELDS)."""
         return {k: v for k, v in self.to_dict().items() if k not in self.RESUMABLE_FIELDS}
 
+    def differences(self, saved: "TrainConfig") -> str:
+        """The identity fields where ``saved`` (a run on disk) and this config differ, as text; '' if none."""
+        theirs, ours = saved.identity(), self.identity()
+        return ", ".join(f"{k}: {theirs[k]!r} there vs {ours[k]!r} now" for k in ours if theirs[k] != ours[k])
+
 
 # Named starting points for TrainConfig; ``mechgrok train --recipe NAME``. See the README's
 # "Grok faster" section for the sweep behind "fast".

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from .checkpoints import load_tensors, save_tensors
 from .config import TrainConfig
+from .errors import MechgrokError
 from .model import Transformer
 from .tasks import is_prime, split_indices
-from .train import make_grad_filter, make_optimizer, warmup_lr
+from .train import make_grad_filter, make_optimizer, restore_training_state, training_state, warmup_lr
 
 
 def primes_below(p: int) -> list[int]:
@@ -70,17 +74,37 @@ def head_accuracies(logits: torch.Tensor, labels: torch.Tensor, moduli: tuple[in
             for i, head in enumerate(split_heads(logits, moduli))]
 
 
-def train_miiii(cfg: TrainConfig, log_every: int = 50) -> tuple[Transformer, MiiiiData, list[dict]]:
-    """Train on the miiii tasks for ``cfg.steps`` full-batch steps; rows of losses and per-task test accuracy."""
+def train_miiii(cfg: TrainConfig, state_path: str | Path | None = None,
+                progress: bool = False) -> tuple[Transformer, MiiiiData, list[dict]]:
+    """Train on the miiii tasks for ``cfg.steps`` full-batch steps; rows of losses and per-task test accuracy.
+
+    Rows every ``cfg.log_every`` steps. With ``state_path`` the whole training state (weights,
+    AdamW moments, Grokfast filter, dropout RNG, rows) is written there every ``cfg.save_every``
+    steps and at the end, and training resumes from it: a kill costs at most ``save_every``
+    steps, and the resumed run gives the same numbers as an uninterrupted one. A state file of
+    another config is refused.
+    """
     data = make_miiii_data(cfg.p, cfg.frac_train, cfg.seed)
     torch.manual_seed(cfg.seed)
     model = Transformer(cfg, cfg.p + 1, sum(data.moduli))
     optimizer = make_optimizer(model, cfg)
     grad_filter = make_grad_filter(model, cfg)
     x, y = data.inputs[data.train_idx], data.labels[data.train_idx]
-    rows = []
-    for step in range(cfg.steps + 1):
-        if step % log_every == 0 or step == cfg.steps:
+    rows, step, saved_step = [], 0, 0
+    if state_path is not None and Path(state_path).exists():
+        tensors, meta = load_tensors(state_path, "miiii-state")
+        mismatch = cfg.differences(TrainConfig.from_dict(meta["config"], source=str(state_path)))
+        if mismatch:
+            raise MechgrokError(f"{state_path} holds a miiii run of another config ({mismatch}); "
+                                "choose another --out")
+        restore_training_state(tensors, model, optimizer, grad_filter)
+        torch.set_rng_state(tensors["rng_state"])
+        rows, step = meta["rows"], meta["step"]
+        saved_step = step
+    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), disable=not progress or None, desc="miiii",
+               dynamic_ncols=True)
+    while True:
+        if (step % cfg.log_every == 0 or step == cfg.steps) and not (rows and rows[-1]["step"] == step):
             model.eval()
             with torch.no_grad():
                 logits = model(data.inputs)
@@ -89,8 +113,13 @@ def train_miiii(cfg: TrainConfig, log_every: int = 50) -> tuple[Transformer, Mii
                          "test_loss": miiii_loss(logits[data.test_idx], data.labels[data.test_idx], data.moduli).item(),
                          **{f"test_acc_q{q}": acc for q, acc in zip(data.moduli, head_accuracies(
                              logits[data.test_idx], data.labels[data.test_idx], data.moduli))}})
+            bar.set_postfix(train_loss=f"{rows[-1]['train_loss']:.3g}", test_loss=f"{rows[-1]['test_loss']:.3g}")
             model.train()
-        if step == cfg.steps:
+        if state_path is not None and step > saved_step and (step % cfg.save_every == 0 or step >= cfg.steps):
+            state = {**training_state(model, optimizer, grad_filter), "rng_state": torch.get_rng_state()}
+            saved = {"kind": "miiii-state", "step": step, "config": cfg.to_dict(), "rows": rows}
+            save_tensors(state_path, state, saved)
+        if step >= cfg.steps:
             break
         for group in optimizer.param_groups:
             group["lr"] = warmup_lr(cfg, step)
@@ -99,6 +128,9 @@ def train_miiii(cfg: TrainConfig, log_every: int = 50) -> tuple[Transformer, Mii
         if grad_filter:
             grad_filter.apply()
         optimizer.step()
+        step += 1
+        bar.update(1)
+    bar.close()
     model.eval()
     return model, data, rows
 

@@ -77,6 +77,32 @@ def warmup_lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
 
 
+def training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   grad_filter: GradientFilter | None) -> dict[str, torch.Tensor]:
+    """Weights, AdamW moments (flat keys ``optimizer.<param>.<key>``) and Grokfast state: all a resume needs."""
+    names = [name for name, _ in model.named_parameters()]
+    optim = {f"optimizer.{names[index]}.{key}": value
+             for index, state in optimizer.state_dict()["state"].items() for key, value in state.items()}
+    return {**weights_only(model.state_dict()), **optim, **(grad_filter.state_tensors() if grad_filter else {})}
+
+
+def restore_training_state(tensors: dict[str, torch.Tensor], model: torch.nn.Module,
+                           optimizer: torch.optim.Optimizer, grad_filter: GradientFilter | None) -> None:
+    """The inverse of ``training_state`` (other keys in ``tensors`` are ignored)."""
+    device = next(model.parameters()).device
+    model.load_state_dict({k: v for k, v in tensors.items() if k in model.state_dict()})
+    if grad_filter:
+        grad_filter.load_state_tensors(tensors)
+    state = {}
+    for index, (name, _) in enumerate(model.named_parameters()):
+        prefix = f"optimizer.{name}."
+        entry = {k[len(prefix):]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
+        if entry:
+            entry["step"] = entry["step"].cpu()
+            state[index] = entry
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
 def is_save_step(cfg: TrainConfig, step: int) -> bool:
     dense = cfg.dense_save_every and step <= cfg.dense_save_until and step % cfg.dense_save_every == 0
     return step % cfg.save_every == 0 or step == cfg.steps or bool(dense)
@@ -98,10 +124,9 @@ def prepare_run_dir(path: Path, cfg: TrainConfig) -> Run | None:
         if not (path / "config.json").is_file():
             raise MechgrokError(f"output {path} is not empty and is not a mechgrok run; refusing to write there")
         run = load_run(path)
-        theirs, ours = run.config.identity(), cfg.identity()
-        if theirs != ours:
-            diff = ", ".join(f"{k}: {theirs[k]!r} there vs {ours[k]!r} now" for k in ours if theirs[k] != ours[k])
-            raise MechgrokError(f"{path} holds a run of another config ({diff}); choose another --out")
+        mismatch = cfg.differences(run.config)
+        if mismatch:
+            raise MechgrokError(f"{path} holds a run of another config ({mismatch}); choose another --out")
         return run
     try:
         (path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -159,35 +184,16 @@ class Trainer:
             self._truncate_metrics(-1)
 
     # -- state ---------------------------------------------------------------
-    def _param_names(self) -> list[str]:
-        return [name for name, _ in self.model.named_parameters()]
-
     def _save(self, row: dict[str, Any]) -> None:
         weights = weights_only(self.model.state_dict())
         meta = {"kind": "checkpoint", "step": self.step, "config": self.cfg.to_dict(), "metrics": row}
         save_tensors(self.path / "checkpoints" / checkpoint_name(self.step), weights, meta)
-        names = self._param_names()
-        optim = {f"optimizer.{names[index]}.{key}": value
-                 for index, state in self.optimizer.state_dict()["state"].items()
-                 for key, value in state.items()}
-        filter_state = self.grad_filter.state_tensors() if self.grad_filter else {}
-        save_tensors(self.path / "resume.safetensors", {**weights, **optim, **filter_state},
+        save_tensors(self.path / "resume.safetensors", training_state(self.model, self.optimizer, self.grad_filter),
                      {"kind": "resume", "step": self.step, "elapsed": self.elapsed})
 
     def _load_resume_state(self) -> None:
         tensors, meta = load_tensors(self.path / "resume.safetensors", "resume")
-        self.model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "grokfast"))})
-        if self.grad_filter:
-            self.grad_filter.load_state_tensors(tensors)
-        state = {}
-        for index, name in enumerate(self._param_names()):
-            prefix = f"optimizer.{name}."
-            entry = {k[len(prefix):]: v.to(self.device) for k, v in tensors.items() if k.startswith(prefix)}
-            if entry:
-                entry["step"] = entry["step"].cpu()
-                state[index] = entry
-        groups = self.optimizer.state_dict()["param_groups"]
-        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        restore_training_state(tensors, self.model, self.optimizer, self.grad_filter)
         self.step, self.elapsed = meta["step"], meta["elapsed"]
         self._truncate_metrics(self.step)
 

@@ -2,8 +2,9 @@
 
 Full: p=113 (29 tasks), the study's best hyperparameters (d_model 256, 4 heads, dropout 0.1,
 Grokfast lambda 0.5, weight decay 1/3, lr 3e-4, frac 0.3), 40,000 full-batch steps: hours on
-this CPU. Output: per-task test-accuracy curves, the step at which each task groks (test
-accuracy >= 99%), and the per-task embedding fit of ``mechgrok.miiii``.
+this CPU, so resumable (rerun the same command after a kill). Output: per-task test-accuracy
+curves, the step at which each task groks (test accuracy >= 99%), and the per-task embedding
+fit of ``mechgrok.miiii``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from ..checkpoints import save_tensors
 from ..config import TrainConfig
 from ..miiii import embedding_task_spectrum, train_miiii
 from ..run import first_step_at, weights_only
-from ..train import GROK_ACCURACY
+from ..train import GROK_ACCURACY, lock_run_dir
 from .tables import markdown_table, write_table
 
 FULL = dict(p=113, frac_train=0.3, d_model=256, n_heads=4, d_head=64, d_mlp=1024, dropout=0.1, lr=3e-4,
-            weight_decay=1 / 3, grokfast="ema", grokfast_lamb=0.5, steps=40000)
+            weight_decay=1 / 3, grokfast="ema", grokfast_lamb=0.5, steps=40000, log_every=100, save_every=1000)
 QUICK = dict(p=11, frac_train=0.5, d_model=64, n_heads=4, d_head=16, d_mlp=256, dropout=0.1, lr=3e-3,
-             weight_decay=1.0, steps=300)
+             weight_decay=1.0, steps=300, log_every=10, save_every=100)
+# The training state, rewritten every save_every steps: rerunning the command after a kill resumes from it,
+# and once training is done rerunning it only rebuilds the tables.
+STATE_FILE = "miiii_state.safetensors"
 
 
 def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -31,7 +35,8 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     out.mkdir(parents=True, exist_ok=True)
     settings = QUICK if quick else FULL
     cfg = TrainConfig(task="add", **settings)  # model and optimiser fields; the task is miiii's own
-    model, data, rows = train_miiii(cfg, log_every=10 if quick else 100)
+    with lock_run_dir(out):
+        model, data, rows = train_miiii(cfg, out / STATE_FILE, progress)
     # the trained weights (HookedTransformer names), for analysis beyond this table; hours to recompute
     save_tensors(out / "miiii_final.safetensors", weights_only(model.state_dict()),
                  {"kind": "checkpoint", "step": cfg.steps, "config": cfg.to_dict(), "moduli": list(data.moduli)})
