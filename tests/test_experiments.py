@@ -152,3 +152,18 @@ def test_augmentation_claims_from_known_runs():
         r["s99"] = 5000
     assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[2]}[
         "negation speeds up addition"] == "does not hold"
+
+
+def test_augmentation_accuracy_claims():
+    def run(condition, acc, seed):
+        return {"operation": "perm", "condition": condition, "seed": seed, "s99": None, "final_val_acc": acc}
+
+    runs = [run("baseline", 0.04, i) for i in range(3)]
+    runs += [run("combined 15%", acc, i) for i, acc in enumerate((0.6, 0.7, 0.05))]
+    claim = "combined 15% raises permutation's final validation accuracy"
+    verdict = {c["claim"]: c["verdict"] for c in summarise(runs, ["perm"], ("baseline", "combined 15%"), 3)[2]}
+    assert verdict == {claim: "holds"}  # decided by accuracy although no run reached 99%
+    for r in runs[3:]:
+        r["final_val_acc"] = 0.03
+    assert summarise(runs, ["perm"], ("baseline", "combined 15%"), 3)[2] == [{"claim": claim,
+                                                                              "verdict": "does not hold"}]
