@@ -59,6 +59,7 @@ def analytic_mlp(p: int, width: int, seed: int = 0) -> QuadraticMLP:
 
 
 def accuracy(model: QuadraticMLP, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of pairs with argmax_c f(a, b)_c = label."""
     with torch.no_grad():
         return float((model(a, b).argmax(-1) == labels).double().mean())
 
@@ -101,6 +102,7 @@ def _dominant(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def neuron_features(model: QuadraticMLP) -> NeuronFeatures:
+    """Each neuron's dominant frequency, power share and phase in W1's a and b halves and in W2's column."""
     p = model.p
     fa, sa, phi = _dominant(model.W1[:, :p].detach())
     fb, sb, psi = _dominant(model.W1[:, p:].detach())

@@ -34,6 +34,7 @@ from .train import make_grad_filter, make_optimizer, restore_training_state, tra
 
 
 def primes_below(p: int) -> list[int]:
+    """The moduli: every prime q < p (29 of them for p = 113)."""
     return [q for q in range(2, p) if is_prime(q)]
 
 
@@ -50,6 +51,7 @@ class MiiiiData:
 
 
 def make_miiii_data(p: int, frac_train: float, seed: int) -> MiiiiData:
+    """All p^2 digit pairs (x0, x1) with labels (x0 + p*x1) mod q, split as the other tasks are."""
     x0, x1 = (g.reshape(-1) for g in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
     n = x0 + p * x1
     moduli = tuple(primes_below(p))
@@ -70,6 +72,7 @@ def miiii_loss(logits: torch.Tensor, labels: torch.Tensor, moduli: tuple[int, ..
 
 
 def head_accuracies(logits: torch.Tensor, labels: torch.Tensor, moduli: tuple[int, ...]) -> list[float]:
+    """Per task q: fraction of inputs whose head's argmax is n mod q."""
     return [float((head.argmax(-1) == labels[:, i]).double().mean())
             for i, head in enumerate(split_heads(logits, moduli))]
 

@@ -175,6 +175,7 @@ def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, t
 
 
 def make_dataset(task: str, p: int, frac_train: float, seed: int) -> Dataset:
+    """Every input pair of ``task`` with its label, split into train/test by a permutation seeded by ``seed``."""
     inputs, labels, n = all_pairs(task, p, seed)
     train_idx, test_idx = split_indices(len(inputs), frac_train, seed)
     return Dataset(task, p, n, inputs, labels, train_idx, test_idx)

@@ -63,10 +63,12 @@ def first_grok_step(rows: list[dict[str, Any]]) -> int | None:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW(lr, weight_decay, betas (beta1, beta2)) over every trainable parameter, as in the paper."""
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
 
 
 def make_grad_filter(model: torch.nn.Module, cfg: TrainConfig) -> GradientFilter | None:
+    """The Grokfast filter ``cfg.grokfast`` asks for, or None."""
     if cfg.grokfast == "none":
         return None
     return GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window)
@@ -104,11 +106,13 @@ def restore_training_state(tensors: dict[str, torch.Tensor], model: torch.nn.Mod
 
 
 def is_save_step(cfg: TrainConfig, step: int) -> bool:
+    """Checkpoint every save_every steps, every dense_save_every up to dense_save_until, and at the end."""
     dense = cfg.dense_save_every and step <= cfg.dense_save_until and step % cfg.dense_save_every == 0
     return step % cfg.save_every == 0 or step == cfg.steps or bool(dense)
 
 
 def run_dir_for(cfg: TrainConfig) -> Path:
+    """``cfg.out``, or checkpoints/<task>_p<p>_seed<seed>."""
     return Path(cfg.out) if cfg.out else Path("checkpoints") / cfg.run_name
 
 

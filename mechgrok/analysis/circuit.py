@@ -25,6 +25,7 @@ LOGIT_SIGN = {"add": 1, "sub": -1}
 
 
 def neuron_hook_name(model: HookedTransformer) -> str:
+    """The neurons the paper analyses: the last block's MLP activations, ``hook_post``."""
     return f"blocks.{model.cfg.n_layers - 1}.mlp.hook_post"
 
 
@@ -81,6 +82,7 @@ def run_grid(model: HookedTransformer, data: Dataset) -> GridRun:
 
 
 def split_scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
+    """Loss and accuracy of grid logits [p*p, c] on the train and on the test split."""
     train_loss, train_acc = loss_and_accuracy(logits[data.train_idx], data.labels[data.train_idx])
     test_loss, test_acc = loss_and_accuracy(logits[data.test_idx], data.labels[data.test_idx])
     return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}

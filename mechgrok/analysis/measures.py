@@ -129,10 +129,12 @@ def restricted_and_excluded_logits(logits: torch.Tensor, freqs: list[int],
 
 
 def restricted_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
+    """Logits [p*p, c] with only the key-frequency terms cos/sin(w_k(a + sign*b)) kept (see above)."""
     return restricted_and_excluded_logits(logits, freqs, sign)[0]
 
 
 def excluded_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
+    """Logits [p*p, c] with the key-frequency terms cos/sin(w_k(a + sign*b)) removed."""
     return restricted_and_excluded_logits(logits, freqs, sign)[1]
 
 
