@@ -23,6 +23,7 @@ FIELD_HELP = {
     "out": "run directory (default checkpoints/<task>_p<p>_seed<seed>)",
     "dense_save_every": "extra checkpoint interval early in training ...",
     "dense_save_until": "... up to this step",
+    "aug_scope": "pairs --aug-reverse/--aug-negate may produce: all (the paper; held-out pairs too) or train",
 }
 
 

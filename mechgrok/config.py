@@ -16,6 +16,7 @@ from .grokfast import FILTERS
 from .tasks import check_frac_train, check_task
 
 ACT_FNS = ("relu", "gelu", "silu")
+AUG_SCOPES = ("all", "train")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     batch_size: int = 0  # 0 = full batch
     aug_reverse: float = 0.0  # probability of operand reversal per training example
     aug_negate: float = 0.0  # probability of negating each operand per training example
+    aug_scope: str = "all"  # pairs augmentation may produce: all (the paper) or train (held-out ones left unaugmented)
     grokfast: str = "none"  # gradient filter: none, ema or ma (mechgrok/grokfast.py)
     grokfast_alpha: float = 0.98
     grokfast_lamb: float = 2.0
@@ -80,6 +82,8 @@ class TrainConfig:
             raise MechgrokError("grokfast_alpha must lie in [0, 1) and grokfast_window be positive")
         if not (0 <= self.aug_reverse <= 1 and 0 <= self.aug_negate <= 1):
             raise MechgrokError("aug_reverse and aug_negate are probabilities in [0, 1]")
+        if self.aug_scope not in AUG_SCOPES:
+            raise MechgrokError(f"unknown aug_scope {self.aug_scope!r}; choose one of {', '.join(AUG_SCOPES)}")
         if not 0 <= self.dropout < 1:
             raise MechgrokError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.init_scale <= 0:

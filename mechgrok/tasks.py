@@ -61,10 +61,11 @@ class Dataset:
         """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order (not div, not perm)."""
         return self.n_classes == self.p and self.inputs.shape[0] == self.p**2
 
-    def label_table(self) -> torch.Tensor:
-        """[n, n] label of (a, b), -1 where the pair is not valid (b = 0 for div)."""
+    def label_table(self, train_only: bool = False) -> torch.Tensor:
+        """[n, n] label of (a, b), -1 where the pair is not valid (b = 0 for div) or, with ``train_only``, held out."""
+        rows = self.train_idx if train_only else slice(None)
         table = torch.full((self.n_classes, self.n_classes), -1, dtype=torch.long)
-        table[self.inputs[:, 0], self.inputs[:, 1]] = self.labels
+        table[self.inputs[rows, 0], self.inputs[rows, 1]] = self.labels[rows]
         return table
 
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,8 +199,9 @@ def augment(inputs: torch.Tensor, labels: torch.Tensor, table: torch.Tensor, neg
     Each example independently: with probability ``p_reverse`` (a, b) -> (b, a); then with
     probability ``p_negate`` each a -> -a, and independently b -> -b (the inverse for perm).
     The label is looked up again in the task's ``table``, so it stays correct; an example whose
-    new pair is not valid (b = 0 for div) is left as it was. Note that a new pair may belong to
-    the held-out split: that is what the augmentation does, and why it can help.
+    new pair is not in the table (-1: b = 0 for div, or a held-out pair in a table built with
+    ``train_only``) is left as it was. With the full table a new pair may belong to the held-out
+    split, so the model trains on validation pairs: the paper's setting, and part of why it helps.
     """
     a, b = inputs[:, 0], inputs[:, 1]
     draws = torch.rand(3, len(a), generator=generator).to(inputs.device)

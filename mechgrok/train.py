@@ -179,7 +179,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg)
         self.grad_filter = make_grad_filter(self.model, cfg)
         self.train_x, self.train_y = (t.to(self.device) for t in self.data.train())
-        self.label_table, self.negation = self.data.label_table(), negation_map(cfg.task, cfg.p)
+        self.label_table = self.data.label_table(train_only=cfg.aug_scope == "train")
+        self.negation = negation_map(cfg.task, cfg.p)
         self.test_x, self.test_y = (t.to(self.device) for t in self.data.test())
         self.step, self.elapsed = 0, 0.0
         if existing is not None and (self.path / "resume.safetensors").exists():

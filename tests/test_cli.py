@@ -22,6 +22,7 @@ def _error(capsys, argv):
     (["--task", "mul"], "unknown task 'mul'"),
     (["--device", "tpu9"], "unknown device"),
     (["--device", "cuda"], "CUDA is not available"),
+    (["--aug-scope", "test"], "unknown aug_scope 'test'; choose one of all, train"),
 ])
 def test_bad_train_input_gives_one_line_error(capsys, tmp_path, argv, message):
     assert message in _error(capsys, ["train", "--steps", "1", "--out", str(tmp_path / "r"), *argv])

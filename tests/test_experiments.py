@@ -5,7 +5,7 @@ import csv
 import pytest
 import torch
 
-from mechgrok import TrainConfig
+from mechgrok import TrainConfig, load_run
 from mechgrok.checkpoints import load_tensors
 from mechgrok.cli import main
 from mechgrok.experiments.augmentation import summarise
@@ -25,12 +25,16 @@ def test_augmentation_quick(tmp_path):
     assert main(["experiment", "augmentation", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     runs = _rows(tmp_path / "augmentation_runs.csv")
     assert {(r["operation"], r["condition"]) for r in runs} == {
-        (op, cond) for op in ("add", "perm") for cond in ("baseline", "combined 30%")}
+        (op, cond) for op in ("add", "perm") for cond in ("baseline", "combined 30%")} | {
+        ("add", "negation 15%, train pairs only")}
+    control = load_run(tmp_path / "runs" / "add_negation_15_train_pairs_only_seed0").config
+    assert (control.aug_scope, control.aug_negate, control.aug_reverse) == ("train", 0.15, 0.0)
     for r in runs:
         assert 0 <= float(r["final_val_acc"]) <= 1 and float(r["final_train_loss"]) < 5
         assert r["s99"] == "" or 0 < int(r["s99"]) <= 150
     text = (tmp_path / "augmentation.md").read_text()
     assert "| Operation | baseline | combined 30% |" in text and "| add |" in text
+    assert "| Operation | baseline | negation 15%, train pairs only |" in text  # the leakage control
     assert (tmp_path / "augmentation.html").stat().st_size > 1000
 
     # --partial: tables from the finished runs only, training nothing
@@ -39,9 +43,9 @@ def test_augmentation_quick(tmp_path):
     assert main(["experiment", "augmentation", "--quick", "--partial", "--out", str(tmp_path)]) == 0
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "runs").rglob("*.safetensors")} == weights
     text = (tmp_path / "augmentation.md").read_text()
-    assert "(partial: 3 of 4 runs finished)" in text
+    assert "(partial: 4 of 5 runs finished)" in text
     assert next(line for line in text.splitlines() if line.startswith("| perm |")).endswith("| not run yet |")
-    assert len(_rows(tmp_path / "augmentation_runs.csv")) == 3
+    assert len(_rows(tmp_path / "augmentation_runs.csv")) == 4
 
 
 def test_grokfast_quick(tmp_path):

@@ -107,6 +107,25 @@ def test_augmentation_keeps_every_label_correct(task, p):
     assert 0.4 < changed < 0.95  # most examples moved, some did not
 
 
+def test_train_only_augmentation_never_produces_a_held_out_pair():
+    from mechgrok.tasks import augment, negation_map
+
+    data = make_dataset("sub", 23, 0.5, 0)
+    x, y = data.train()
+    held_out = {tuple(pair) for pair in data.test()[0][:, :2].tolist()}
+
+    def augmented_pairs(train_only):
+        new_x, _ = augment(x, y, data.label_table(train_only), negation_map("sub", 23), 0.5, 0.5,
+                           torch.Generator().manual_seed(1))
+        return [tuple(pair) for pair in new_x[:, :2].tolist()]
+
+    leaked = sum(pair in held_out for pair in augmented_pairs(train_only=False))
+    assert leaked > 0.2 * len(x)  # the paper's setting: many augmented pairs are validation pairs
+    pairs = augmented_pairs(train_only=True)
+    assert not any(pair in held_out for pair in pairs)
+    assert sum(new != old for new, old in zip(pairs, (tuple(p) for p in x[:, :2].tolist()))) > 0.2 * len(x)
+
+
 def test_negation_is_an_involution_and_perm_negation_is_the_inverse():
     from mechgrok.tasks import negation_map
 

@@ -97,3 +97,12 @@ def test_second_trainer_on_a_run_in_progress_is_refused(tmp_path):
         Trainer(small_config(tmp_path, steps=10), progress=False)
     first.run()  # finishing releases the run for the next trainer
     assert Trainer(small_config(tmp_path, steps=20), progress=False).run().summary["steps"] == 20
+
+
+@pytest.mark.parametrize("scope", ["all", "train"])
+def test_augmented_batches_respect_aug_scope(tmp_path, scope):
+    trainer = Trainer(small_config(tmp_path, aug_negate=0.5, aug_scope=scope), progress=False)
+    held_out = {tuple(pair) for pair in trainer.data.test()[0][:, :2].tolist()}
+    batch, _ = trainer._batch()
+    leaked = sum(tuple(pair) in held_out for pair in batch[:, :2].tolist())
+    assert (leaked == 0) if scope == "train" else (leaked > 0.2 * len(batch))
