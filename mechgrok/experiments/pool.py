@@ -1,8 +1,8 @@
 """Train many runs at once: one single-threaded worker process per CPU core.
 
 On this project's small models a matmul is too small to split well across threads: two
-single-threaded runs side by side make 18-31% more steps per second in total than one
-run on two threads (augmentation model, 2 cores, two runs of ``bench/train_speed.py``). Thread count can change
+single-threaded runs side by side make 16-31% more steps per second in total than one
+run on two threads (augmentation model, 2 cores, three runs of ``bench/train_speed.py``). Thread count can change
 the last bits of a matmul, so a run's numbers are reproducible for a given ``jobs`` setting.
 """
 
