@@ -30,7 +30,8 @@ from .config import TrainConfig
 from .errors import MechgrokError
 from .model import Transformer
 from .tasks import is_prime, split_indices
-from .train import make_grad_filter, make_optimizer, restore_training_state, training_state, warmup_lr
+from .train import (is_save_step, make_grad_filter, make_optimizer, restore_training_state, training_state,
+                    warmup_lr)
 
 
 def primes_below(p: int) -> list[int]:
@@ -118,7 +119,7 @@ def train_miiii(cfg: TrainConfig, state_path: str | Path | None = None,
                              logits[data.test_idx], data.labels[data.test_idx], data.moduli))}})
             bar.set_postfix(train_loss=f"{rows[-1]['train_loss']:.3g}", test_loss=f"{rows[-1]['test_loss']:.3g}")
             model.train()
-        if state_path is not None and step > saved_step and (step % cfg.save_every == 0 or step >= cfg.steps):
+        if state_path is not None and step > saved_step and is_save_step(cfg, step):
             state = {**training_state(model, optimizer, grad_filter), "rng_state": torch.get_rng_state()}
             saved = {"kind": "miiii-state", "step": step, "config": cfg.to_dict(), "rows": rows}
             save_tensors(state_path, state, saved)

@@ -92,7 +92,8 @@ def restore_training_state(tensors: dict[str, torch.Tensor], model: torch.nn.Mod
                            optimizer: torch.optim.Optimizer, grad_filter: GradientFilter | None) -> None:
     """The inverse of ``training_state`` (other keys in ``tensors`` are ignored)."""
     device = next(model.parameters()).device
-    model.load_state_dict({k: v for k, v in tensors.items() if k in model.state_dict()})
+    own_keys = model.state_dict().keys()
+    model.load_state_dict({k: v for k, v in tensors.items() if k in own_keys})
     if grad_filter:
         grad_filter.load_state_tensors(tensors)
     state = {}
