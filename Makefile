@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 RUN_DIR ?= checkpoints/add_p113_seed0
 
-.PHONY: setup demo test bench figures
+.PHONY: setup demo test test-fast bench results
 
 .venv/.mechgrok-installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -11,19 +11,27 @@ RUN_DIR ?= checkpoints/add_p113_seed0
 setup: .venv/.mechgrok-installed
 
 demo: setup
+	$(PY) -m pip install --quiet -e ".[png]" || echo "kaleido not installed: figures as HTML only"
 	.venv/bin/mechgrok train --task add --p 113 --out $(RUN_DIR)
 	.venv/bin/mechgrok analyze $(RUN_DIR)
 
 test: setup
 	$(PY) -m pytest -q
 
+# The fast subset: everything but the tests marked slow (acceptance runs, notebooks).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
 bench: setup
 	$(PY) bench/train_speed.py
 	$(PY) bench/analyze_speed.py
 	$(PY) bench/grok_speed.py
 
-# Redraw figures/*.png from the committed analysis in results/add_p113_seed0 (no checkpoints needed).
-# Needs Chromium for kaleido: apt-get install chromium (Debian).
-figures: setup
+# The committed results root: train (or resume) and analyse the headline run, then publish its report,
+# tables, early trajectory and PNG figures to results/add_p113_seed0/. PNGs need Chromium for kaleido
+# (Debian: apt-get install chromium).
+results: setup
 	$(PY) -m pip install --quiet -e ".[png]"
-	$(PY) scripts/make_figures.py results/add_p113_seed0 figures
+	.venv/bin/mechgrok train --task add --p 113 --out $(RUN_DIR)
+	.venv/bin/mechgrok analyze $(RUN_DIR)
+	$(PY) scripts/publish_results.py $(RUN_DIR) results/add_p113_seed0

@@ -25,7 +25,7 @@ def main() -> None:
         start = time.perf_counter()
         report = analyze_run(run_dir, force=True, progress=False)
         seconds = time.perf_counter() - start
-    print(f"analyze: p={run.config.p}, {len(report.measures)} checkpoints, figures included: {seconds:.1f} s "
+    print(f"analyze: p={run.config.data.p}, {len(report.measures)} checkpoints, figures included: {seconds:.1f} s "
           f"({1000 * seconds / len(report.measures):.0f} ms per checkpoint; target < 60 s)")
 
 

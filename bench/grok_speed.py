@@ -17,9 +17,10 @@ import torch.nn.functional as F
 
 from mechgrok import TrainConfig, train
 from mechgrok.analysis import analyze_run
-from mechgrok.config import RECIPES
+from mechgrok.presets import RECIPES
 from mechgrok.model import build_hooked_transformer
 from mechgrok.tasks import make_dataset
+from mechgrok.optim import make_optimizer
 from mechgrok.train import Trainer
 
 SEEDS = range(5)
@@ -27,10 +28,9 @@ SEEDS = range(5)
 
 def hooked_transformer_rate(cfg: TrainConfig, steps: int = 30) -> float:
     """Steps/s of full-batch AdamW on transformer_lens.HookedTransformer itself (float64 loss)."""
-    data = make_dataset(cfg.task, cfg.p, cfg.frac_train, cfg.seed)
-    model = build_hooked_transformer(cfg, data.d_vocab, data.n_classes)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  betas=(cfg.beta1, cfg.beta2))
+    data = make_dataset(cfg.data.task, cfg.data.p, cfg.data.frac_train, cfg.data.seed)
+    model = build_hooked_transformer(cfg.model, data.d_vocab, data.n_classes)
+    optimizer = make_optimizer(model, cfg.optim)
     x, y = data.train()
 
     def step():

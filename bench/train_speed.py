@@ -1,5 +1,5 @@
 """Training steps per second: the default model (Nanda et al.'s p=113 addition, full batch) and
-the augmentation study's 2-layer model (seeds/000, batch 512) on one thread, on every thread,
+the augmentation study's 2-layer model (batch 512) on one thread, on every thread,
 and as two single-threaded runs side by side (what ``mechgrok experiment --jobs 2`` does).
 
 Times ``Trainer.train_step`` alone (forward, float64 loss, backward, AdamW) after a warm-up,
@@ -13,10 +13,10 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from mechgrok import TrainConfig
-from mechgrok.experiments.augmentation import PAPER
+from mechgrok.presets import AUGMENTATION as AUGMENTATION_PRESET
 from mechgrok.train import Trainer
 
-AUGMENTATION = dict(task="add", p=97, aug_reverse=0.15, aug_negate=0.15, **PAPER)
+AUGMENTATION = dict(task="add", p=97, aug_reverse=0.15, aug_negate=0.15, **AUGMENTATION_PRESET)
 
 
 def steps_per_second(settings: dict, threads: int, steps: int = 200) -> float:
@@ -29,8 +29,9 @@ def main() -> None:
     cores = torch.get_num_threads()
     cfg = TrainConfig()
     rate = steps_per_second({}, cores)
-    print(f"default model, p={cfg.p}, {int(cfg.frac_train * cfg.p**2)} training pairs, full batch, {cores} threads: "
-          f"{rate:.1f} steps/s ({1000 / rate:.1f} ms/step); {cfg.steps} steps ~ {cfg.steps / rate / 60:.1f} min")
+    p, steps = cfg.data.p, cfg.optim.steps
+    print(f"default model, p={p}, {int(cfg.data.frac_train * p**2)} training pairs, full batch, {cores} threads: "
+          f"{rate:.1f} steps/s ({1000 / rate:.1f} ms/step); {steps} steps ~ {steps / rate / 60:.1f} min")
     one, every = steps_per_second(AUGMENTATION, 1), steps_per_second(AUGMENTATION, cores)
     with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
         side_by_side = sum(pool.map(steps_per_second, [AUGMENTATION] * cores, [1] * cores))

@@ -1,29 +1,56 @@
-"""``mechgrok`` command line: ``train`` and ``analyze``.
+"""``mechgrok`` command line: ``train``, ``analyze`` and ``experiment``.
 
 Every TrainConfig field is a ``train`` flag named after it in kebab case (``frac_train`` ->
-``--frac-train``). Precedence: defaults < ``--config FILE`` < flags.
+``--frac-train``), grouped by config section. Precedence: recipe < ``--config FILE`` < flags.
+Bad input ends in one ``mechgrok: error: ...`` line and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 
-from .config import RECIPES, TrainConfig
+from .config import FIELD_KIND, FIELD_SECTION, SECTIONS, TrainConfig, parse_field_text
 from .errors import MechgrokError
+from .grokfast import FILTERS
+from .presets import RECIPES
 from .tasks import TASKS
 
 FIELD_HELP = {
-    "task": f"one of {', '.join(TASKS)} (perm: p is the degree k of S_k)",
-    "p": "modulus (or the degree k for perm)",
+    "task": f"one of {', '.join(TASKS)} (perm: p is the degree k of S_k; miiii: one head per prime q < p)",
+    "p": "modulus (the degree k for perm, the base for miiii)",
     "frac_train": "fraction of all pairs used for training, in (0, 1)",
+    "seed": "seeds the split, the initial weights and the batch, augmentation and dropout draws",
+    "aug_reverse": "probability of swapping the operands of a training example (augmentation study)",
+    "aug_negate": "probability of negating each operand of a training example (perm: inverting it)",
+    "aug_scope": "pairs augmentation may produce: all (the paper; held-out pairs too) or train",
+    "n_layers": "transformer layers",
+    "d_model": "residual stream width",
+    "n_heads": "attention heads per layer",
+    "d_head": "width of each head",
+    "d_mlp": "MLP neurons per layer",
+    "act_fn": "MLP activation: relu, gelu or silu",
+    "init_scale": "multiplies the paper's initial weights",
+    "dropout": "dropout on attention and MLP outputs while training, in [0, 1)",
+    "lr": "AdamW learning rate (after the warm-up)",
+    "weight_decay": "AdamW weight decay",
+    "beta1": "AdamW beta1",
+    "beta2": "AdamW beta2",
+    "warmup_steps": "linear learning-rate warm-up steps",
+    "steps": "optimisation steps (may grow when resuming, to extend a run)",
     "batch_size": "mini-batch size; 0 = full batch",
-    "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
-    "out": "run directory (default checkpoints/<task>_p<p>_seed<seed>)",
+    "grokfast": f"gradient filter: {', '.join(FILTERS)} (Lee et al. 2024)",
+    "grokfast_alpha": "Grokfast EMA decay, in [0, 1)",
+    "grokfast_lamb": "Grokfast amplification of the slow gradient",
+    "grokfast_window": "Grokfast MA window (steps)",
+    "save_every": "checkpoint interval (steps)",
     "dense_save_every": "extra checkpoint interval early in training ...",
     "dense_save_until": "... up to this step",
-    "aug_scope": "pairs --aug-reverse/--aug-negate may produce: all (the paper; held-out pairs too) or train",
+    "log_every": "metrics interval (steps)",
+    "stop_at_test_acc": "stop at the first logged step with test accuracy >= this (0 = never)",
+    "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+    "threads": "torch CPU threads (0 = torch's default); two trainings on 2 cores want 1 each",
+    "out": "run directory",
 }
 
 
@@ -34,13 +61,20 @@ def _add_train_parser(commands) -> None:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
                         help="starting values: 'paper' (Nanda et al., the default) or 'fast' (groks p=113 "
                              "addition in seconds); overridden by --config and by flags")
-    parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of config fields")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        kind = {"int": int, "float": float, "str": str}[f.type]
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=argparse.SUPPRESS,
-                            help=f"{FIELD_HELP.get(f.name, '')} (default {getattr(defaults, f.name)!r})".strip())
+    parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of config fields (flat, or in "
+                                                         "[data] [model] [optim] [run] tables)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    defaults = TrainConfig().to_dict()
+    for section in SECTIONS:
+        group = parser.add_argument_group(f"{section.NAME} ({section.__doc__.splitlines()[0].rstrip('.')})")
+        for name, owner in FIELD_SECTION.items():
+            if owner is not section:
+                continue
+            kind = FIELD_KIND[name]
+            default = "checkpoints/<task>_p<p>_seed<seed>" if name == "out" else repr(defaults[name])
+            group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
+                               type=lambda text, kind=kind: parse_field_text(kind, text),
+                               metavar=kind.upper(), help=f"{FIELD_HELP[name]} (default {default})")
 
 
 def _add_analyze_parser(commands) -> None:
@@ -61,11 +95,12 @@ def _add_experiment_parser(commands) -> None:
                                  description="Experiments: " + "; ".join(f"{k}: {v}" for k, v in EXPERIMENTS.items()))
     parser.add_argument("name", help=", ".join(EXPERIMENTS))
     parser.add_argument("--quick", action="store_true", help="a seconds-long version (what CI runs)")
-    parser.add_argument("--out", help="results directory (default experiments/results/NAME, or a -quick suffix)")
+    parser.add_argument("--out", help="results directory (default results/experiments/NAME, or a -quick suffix)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many runs side by side, one thread each (augmentation, grokfast)")
     parser.add_argument("--partial", action="store_true",
                         help="write the tables from the runs finished so far and train nothing (augmentation)")
+    parser.add_argument("--device", default="auto", help="where to train (gromov, miiii): auto, cpu, cuda[:N]")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -81,16 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> None:
     from .train import train
 
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    from_file = TrainConfig.file_values(args.config) if args.config else {}
-    cfg = TrainConfig.from_dict({**RECIPES[args.recipe], **from_file, **values}, source="command line")
-    if not cfg.out and args.recipe != "paper":  # keep recipe runs apart from paper runs of the same task
-        cfg.out = f"checkpoints/{cfg.run_name}_{args.recipe}"
+    values = {name: getattr(args, name) for name in FIELD_SECTION if hasattr(args, name)}
+    base = RECIPES[args.recipe]
+    if args.config:  # the file's values are checked on their own first, so an error names the file
+        base = TrainConfig.from_dict({**base, **TrainConfig.file_values(args.config)}, source=args.config).to_dict()
+    cfg = TrainConfig.from_dict({**base, **values}, source="command line")
+    if not cfg.run.out and args.recipe != "paper":  # keep recipe runs apart from paper runs of the same task
+        cfg = cfg.replace(out=f"checkpoints/{cfg.run_name}_{args.recipe}")
     result = train(cfg, progress=not args.quiet)
     print(result.summary_line())
 
 
 def _analyze(args: argparse.Namespace) -> None:
+    from .run import load_run
+
+    load_run(args.run_dir)  # a wrong path fails here, before the analysis (and TransformerLens) is imported
     from .analysis.report import analyze_run
 
     report = analyze_run(args.run_dir, every=args.every, steps=args.steps, force=args.force,
@@ -99,11 +139,11 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _experiment(args: argparse.Namespace) -> None:
-    from .experiments import run_experiment
+    from .experiments import RESULTS_ROOT, run_experiment
 
-    out = args.out or f"experiments/results/{args.name}{'-quick' if args.quick else ''}"
+    out = args.out or f"{RESULTS_ROOT}/{args.name}{'-quick' if args.quick else ''}"
     run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs,
-                   partial=args.partial)
+                   partial=args.partial, device=args.device)
     print(f"results in {out}/")
 
 

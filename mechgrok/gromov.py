@@ -1,4 +1,4 @@
-"""Gromov's two-layer MLP for modular addition (seeds/002, "Grokking modular arithmetic", 2023).
+"""Gromov's two-layer MLP for modular addition (Gromov, "Grokking modular arithmetic", 2023).
 
 Model: x = onehot(a) ⊕ onehot(b) in R^{2p}; f(x) = (1/N) W2 (W1 x)^2 with W1 [N, 2p],
 W2 [p, N], a quadratic activation and no biases; MSE loss on one-hot targets; plain

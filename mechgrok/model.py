@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from .config import TrainConfig
+from .config import ModelConfig
 
 if TYPE_CHECKING:  # importing TransformerLens takes seconds; training never needs it
     from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -34,7 +34,7 @@ ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
 TRAINED_BIASES = ("b_in", "b_out")
 
 
-def hooked_config(cfg: TrainConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformerConfig:
+def hooked_config(cfg: ModelConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformerConfig:
     """The HookedTransformerConfig whose model has exactly this run's parameters.
 
     ``seed=None``: a seed there would reseed torch, numpy and random globally.
@@ -59,7 +59,7 @@ def hooked_config(cfg: TrainConfig, d_vocab: int, d_vocab_out: int, device: str 
     )
 
 
-def build_hooked_transformer(cfg: TrainConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformer:
+def build_hooked_transformer(cfg: ModelConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformer:
     from transformer_lens import HookedTransformer
 
     return HookedTransformer(hooked_config(cfg, d_vocab, d_vocab_out, device))
@@ -77,7 +77,7 @@ class _Params(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: TrainConfig, scale: float):
+    def __init__(self, cfg: ModelConfig, scale: float):
         super().__init__()
         d, h, e, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
         w = lambda *shape: torch.randn(*shape) * scale / math.sqrt(d)  # noqa: E731
@@ -123,7 +123,7 @@ def _heads(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class Transformer(nn.Module):
     """HookedTransformer's function restricted to the last position: tokens [batch, 3] -> logits [batch, d_vocab_out]."""
 
-    def __init__(self, cfg: TrainConfig, d_vocab: int, d_vocab_out: int):
+    def __init__(self, cfg: ModelConfig, d_vocab: int, d_vocab_out: int):
         super().__init__()
         d, init_scale = cfg.d_model, cfg.init_scale
         self.embed = _Params({"W_E": torch.randn(d_vocab, d) * init_scale / math.sqrt(d)})
@@ -174,7 +174,3 @@ class Transformer(nn.Module):
         resid_post = resid_mid + block.mlp_out(resid_mid)
         return resid_post @ self.unembed.W_U + self.unembed.b_U
 
-    def sum_sq_weights(self) -> float:
-        """Total sum of squared parameters, sum_theta theta^2 (the fixed zero biases add nothing)."""
-        with torch.no_grad():
-            return float(sum(p.double().pow(2).sum() for p in self.parameters()))

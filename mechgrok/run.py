@@ -1,22 +1,25 @@
-"""A run directory and the ``Run`` object that opens one.
+"""The run directory: its file names, the writer training uses, and the ``Run`` reader.
 
-Layout of ``RUN_DIR``::
+This module is the only one that knows the layout of ``RUN_DIR``::
 
-    config.json                 the TrainConfig plus vocabulary sizes
-    dataset.safetensors         inputs [N, 3], labels [N], train_idx, test_idx (the exact split)
-    metrics.jsonl               one JSON row every log_every steps
+    config.json                 the config (flat fields) plus vocabulary sizes
+    dataset.safetensors         inputs [N, 3], labels [N] (or [N, T]), train_idx, test_idx
+    metrics.jsonl               one JSON row every log_every steps and at every checkpoint
     checkpoints/step_0000100.safetensors
                                 HookedTransformer state dict (weights, no buffers) + JSON
-                                metadata: config, step, train/test loss and accuracy
-    resume.safetensors          latest weights + AdamW state, for resuming after a kill
-    summary.json                written when training reaches cfg.steps
-    analysis/                   written by ``mechgrok analyze`` only
+                                metadata (config, step, metrics row) + a checksum
+    resume.safetensors          everything a resume needs: weights, AdamW moments, the
+                                Grokfast filter, the RNG states
+    summary.json                written when training stops
+    .lock                       held (flock) while a trainer writes the run
+    analysis/                   written by ``mechgrok analyze`` only (names in ANALYSIS_FILES)
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,36 +27,101 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .checkpoints import load_tensors, read_json, save_tensors, write_json
-from .config import TrainConfig
+from .config import CORE_FIELDS, TrainConfig
 from .errors import MechgrokError
-from .model import build_hooked_transformer
+from .fileio import (TEMPORARY_RE, load_tensors, read_json, read_jsonl, remove_stale_temporaries, save_tensors, write_json,
+                     write_jsonl)
 from .tasks import Dataset
 
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
 
-CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
+try:
+    import fcntl
+except ImportError:  # not POSIX: runs are not guarded against a second trainer
+    fcntl = None
+
+CONFIG_FILE = "config.json"
+DATASET_FILE = "dataset.safetensors"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+RESUME_FILE = "resume.safetensors"
+SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".lock"
+ANALYSIS_DIR = "analysis"
+REPORT_FILE = "report.json"
+MEASURES_FILE = "measures.csv"
+SPECTRUM_FILE = "spectrum.csv"
 RUN_FORMAT = "mechgrok.run"
+CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
+# What a directory may hold and still count as empty: our own scaffolding from a start that failed.
+SCAFFOLDING = {LOCK_FILE, CHECKPOINT_DIR}
 
 
 def checkpoint_name(step: int) -> str:
     return f"step_{step:07d}.safetensors"
 
 
-def save_dataset(path: Path, data: Dataset, cfg: TrainConfig) -> None:
-    save_tensors(
-        path,
-        {"inputs": data.inputs, "labels": data.labels, "train_idx": data.train_idx, "test_idx": data.test_idx},
-        {"kind": "dataset", "task": data.task, "p": data.p, "n_classes": data.n_classes,
-         "frac_train": cfg.frac_train, "seed": cfg.seed},
-    )
+def default_run_dir(cfg: TrainConfig) -> Path:
+    """``cfg.run.out``, or checkpoints/<task>_p<p>_seed<seed>."""
+    return Path(cfg.run.out) if cfg.run.out else Path("checkpoints") / cfg.run_name
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _dataset_from_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Dataset:
+    """A Dataset from dataset.safetensors' contents, every tensor checked (one error line naming the file)."""
+    missing = [k for k in ("inputs", "labels", "train_idx", "test_idx") if k not in tensors]
+    if missing:
+        raise MechgrokError(f"{path} lacks tensor(s) {', '.join(missing)}")
+    try:
+        task, p = str(meta["task"]), int(meta["p"])
+        n_tokens = int(meta.get("n_tokens", meta["n_classes"]))
+        heads = tuple(int(h) for h in meta.get("heads", [meta["n_classes"]]))
+    except (KeyError, TypeError, ValueError):
+        raise MechgrokError(f"{path} has incomplete metadata (task, p, n_classes)") from None
+    inputs, labels, train_idx, test_idx = (tensors[k] for k in ("inputs", "labels", "train_idx", "test_idx"))
+    for name, t in (("inputs", inputs), ("labels", labels), ("train_idx", train_idx), ("test_idx", test_idx)):
+        if t.dtype != torch.int64:
+            raise MechgrokError(f"{path}: {name} must be int64, found {t.dtype}")
+    n = len(inputs)
+    if inputs.dim() != 2 or inputs.shape[1] != 3 or len(labels) != n or labels.dim() != (1 if len(heads) == 1 else 2):
+        raise MechgrokError(f"{path}: inputs {tuple(inputs.shape)} and labels {tuple(labels.shape)} do not fit")
+    if n and (inputs.min() < 0 or inputs.max() > n_tokens):
+        raise MechgrokError(f"{path}: inputs hold tokens outside 0..{n_tokens}")
+    columns = labels.reshape(n, -1)
+    if n and any((columns[:, i].min() < 0) or (columns[:, i].max() >= h) for i, h in enumerate(heads)):
+        raise MechgrokError(f"{path}: labels outside their classes")
+    for name, index in (("train_idx", train_idx), ("test_idx", test_idx)):
+        if index.dim() != 1 or len(index) == 0 or index.min() < 0 or index.max() >= n:
+            raise MechgrokError(f"{path}: {name} is empty or indexes outside 0..{n - 1}")
+    return Dataset(task, p, n_tokens, heads, inputs, labels, train_idx, test_idx)
 
 
 def load_dataset(path: Path) -> Dataset:
-    tensors, meta = load_tensors(path, "dataset")
-    return Dataset(meta["task"], meta["p"], meta["n_classes"], tensors["inputs"], tensors["labels"],
-                   tensors["train_idx"], tensors["test_idx"])
+    loaded = load_tensors(path, "dataset")
+    return _dataset_from_tensors(path, loaded.tensors, loaded.meta)
+
+
+def weights_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop HookedTransformer's buffers (attn.mask, attn.IGNORE): their shapes vary across TL 3.x releases."""
+    return {k: v for k, v in state_dict.items() if not k.endswith((".mask", ".IGNORE"))}
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Plain load_state_dict (no LayerNorm folding, no centring) keeping the model's own buffers."""
+    merged = model.state_dict()
+    merged.update({k: v.to(merged[k].device) for k, v in weights.items()})
+    model.load_state_dict(merged, strict=True)
+
+
+@dataclass
+class Checkpoint:
+    """One checkpoint's weights and metadata; ``verified`` when its checksum was checked."""
+
+    step: int
+    weights: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    verified: bool
 
 
 @dataclass
@@ -72,18 +140,30 @@ class Run:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.path / ANALYSIS_DIR
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoint_dir / checkpoint_name(step)
 
     @cached_property
     def dataset(self) -> Dataset:
-        return load_dataset(self.path / "dataset.safetensors")
+        data = load_dataset(self.path / DATASET_FILE)
+        if (data.task, data.p) != (self.config.data.task, self.config.data.p) or data.d_vocab != self.d_vocab:
+            raise MechgrokError(f"{self.path / DATASET_FILE} is not the dataset of this run's config "
+                                f"({data.task} p={data.p} vs {self.config.data.task} p={self.config.data.p})")
+        return data
 
     def metrics(self) -> list[dict[str, Any]]:
         """Rows of metrics.jsonl (``pandas.DataFrame(run.metrics())`` for a table)."""
-        return read_jsonl(self.path / "metrics.jsonl")
+        return read_jsonl(self.path / METRICS_FILE)
+
+    def summary(self) -> dict[str, Any] | None:
+        path = self.path / SUMMARY_FILE
+        return read_json(path) if path.is_file() else None
 
     def refresh(self) -> "Run":
         self.steps = sorted(
@@ -92,75 +172,68 @@ class Run:
         ) if self.checkpoint_dir.is_dir() else []
         return self
 
-    def state_dict(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Weights and metadata of one checkpoint, checked against this run's config."""
+    def checkpoint(self, step: int) -> Checkpoint:
+        """Weights and metadata of one checkpoint, checked against this run's config and its checksum."""
         if step not in self.steps:
             raise MechgrokError(
                 f"{self.path} has no checkpoint at step {step}; "
                 f"it has {len(self.steps)} from {self.steps[0] if self.steps else '-'} to {self.steps[-1] if self.steps else '-'}"
             )
         path = self.checkpoint_path(step)
-        weights, meta = load_tensors(path, "checkpoint")
+        loaded = load_tensors(path, "checkpoint")
         expected = self.expected_shapes
-        got = {k: tuple(v.shape) for k, v in weights.items()}
+        got = {k: tuple(v.shape) for k, v in loaded.tensors.items()}
         if got != expected:
             wrong = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
             detail = ", ".join(f"{k}: {got.get(k)} vs config {expected.get(k)}" for k in wrong[:4])
             raise MechgrokError(f"{path} does not fit the run's config ({detail})")
-        return weights, meta
+        if any(not torch.isfinite(t).all() for t in loaded.tensors.values() if t.is_floating_point()):
+            raise MechgrokError(f"{path} holds non-finite weights")
+        return Checkpoint(step, loaded.tensors, loaded.meta, loaded.verified)
+
+    def state_dict(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(weights, metadata) of one checkpoint (see ``checkpoint``)."""
+        ckpt = self.checkpoint(step)
+        return ckpt.weights, ckpt.meta
 
     @cached_property
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the weights (no buffers) a checkpoint of this config must have."""
-        model = build_hooked_transformer(self.config, self.d_vocab, self.n_classes)
+        """Names and shapes of the weights a checkpoint of this config must have (no memory allocated)."""
+        from .model import Transformer
+
+        with torch.device("meta"):
+            model = Transformer(self.config.model, self.d_vocab, self.n_classes)
         return {k: tuple(v.shape) for k, v in weights_only(model.state_dict()).items()}
 
     def model(self, step: int | None = None, device: str = "cpu") -> HookedTransformer:
         """A HookedTransformer holding the weights of checkpoint ``step`` (default: the last)."""
+        from .model import build_hooked_transformer
+
         if step is None:
             if not self.steps:
                 raise MechgrokError(f"{self.path} has no checkpoints")
             step = self.steps[-1]
-        weights, _ = self.state_dict(step)
-        model = build_hooked_transformer(self.config, self.d_vocab, self.n_classes, device)
+        weights = self.checkpoint(step).weights
+        model = build_hooked_transformer(self.config.model, self.d_vocab, self.n_classes, device)
         load_weights(model, weights)
         model.eval()
         return model
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; [] when it does not exist."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def is_finished(run_dir: Path, steps: int) -> bool:
-    """Whether ``run_dir`` holds a run trained to ``steps`` or beyond (its summary.json says so)."""
-    summary = Path(run_dir) / "summary.json"
-    return summary.is_file() and read_json(summary)["steps"] >= steps
-
-
-def first_step_at(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
-    """The step of the first metrics row with row[key] >= threshold, or None."""
-    return next((r["step"] for r in rows if r[key] >= threshold), None)
-
-
-def weights_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop HookedTransformer's buffers (attn.mask, attn.IGNORE): their shapes vary across TL 3.x releases."""
-    return {k: v for k, v in state_dict.items() if not k.endswith((".mask", ".IGNORE"))}
-
-
-def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
-    """Plain load_state_dict (no LayerNorm folding, no centring) keeping the model's own buffers."""
-    merged = model.state_dict()
-    merged.update(weights)
-    model.load_state_dict(merged, strict=True)
-
-
-def write_run_config(path: Path, cfg: TrainConfig, d_vocab: int, n_classes: int) -> None:
-    write_json(path / "config.json", {"format": RUN_FORMAT, "config": cfg.to_dict(),
-                                      "d_vocab": d_vocab, "n_classes": n_classes})
+def _run_config(config_path: Path) -> tuple[TrainConfig, int, int]:
+    raw = read_json(config_path)
+    if not isinstance(raw, dict) or raw.get("format") != RUN_FORMAT:
+        raise MechgrokError(f"{config_path} is not a mechgrok run config")
+    values = raw.get("config")
+    if not isinstance(values, dict):
+        raise MechgrokError(f"{config_path}: 'config' must be a table of fields, got {type(values).__name__}")
+    missing = [k for k in CORE_FIELDS if k not in values]
+    if missing:
+        raise MechgrokError(f"{config_path}: config lacks {', '.join(missing)}")
+    sizes = [raw.get("d_vocab"), raw.get("n_classes")]
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise MechgrokError(f"{config_path}: d_vocab and n_classes must be positive integers, got {sizes}")
+    return TrainConfig.from_dict(values, source=str(config_path)), sizes[0], sizes[1]
 
 
 def load_run(path: str | Path) -> Run:
@@ -168,11 +241,135 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise MechgrokError(f"{path} is not a directory")
-    config_path = path / "config.json"
+    config_path = path / CONFIG_FILE
     if not config_path.is_file():
-        raise MechgrokError(f"{path} is not a mechgrok run directory (no config.json)")
-    raw = read_json(config_path)
-    if not isinstance(raw, dict) or raw.get("format") != RUN_FORMAT:
-        raise MechgrokError(f"{config_path} is not a mechgrok run config")
-    cfg = TrainConfig.from_dict(raw["config"], source=str(config_path))
-    return Run(path, cfg, raw["d_vocab"], raw["n_classes"]).refresh()
+        raise MechgrokError(f"{path} is not a mechgrok run directory (no {CONFIG_FILE})")
+    cfg, d_vocab, n_classes = _run_config(config_path)
+    return Run(path, cfg, d_vocab, n_classes).refresh()
+
+
+def is_finished(run_dir: Path, steps: int) -> bool:
+    """Whether ``run_dir`` holds a run trained to ``steps`` or beyond (its summary.json says so)."""
+    summary = Path(run_dir) / SUMMARY_FILE
+    if not summary.is_file():
+        return False
+    value = read_json(summary)
+    return isinstance(value, dict) and isinstance(value.get("steps"), int) and value["steps"] >= steps
+
+
+# -- writing ----------------------------------------------------------------------------------
+def _only_scaffolding(path: Path) -> bool:
+    """Whether ``path`` holds nothing but our own empty scaffolding (a failed start) or stale temporaries."""
+    for entry in path.iterdir():
+        if entry.name == CHECKPOINT_DIR and entry.is_dir():
+            if any(not TEMPORARY_RE.fullmatch(e.name) for e in entry.iterdir()):
+                return False
+        elif entry.name != LOCK_FILE and not TEMPORARY_RE.fullmatch(entry.name):
+            return False
+    return True
+
+
+class RunWriter:
+    """The writer a trainer holds on its run directory (locked while open).
+
+    ``RunWriter.open`` checks the directory before creating anything: a new run goes into a
+    missing or empty directory (or one holding only the scaffolding of a failed start), an
+    existing run must have the same config apart from the resumable fields. It removes the
+    temporaries a killed write left behind, and nothing else.
+    """
+
+    def __init__(self, path: Path, existing: Run | None, lock_handle):
+        self.path, self.existing, self._lock = path, existing, lock_handle
+
+    @classmethod
+    def open(cls, path: Path, cfg: TrainConfig) -> "RunWriter":
+        path = Path(path)
+        existing = None
+        created = not path.exists()
+        if path.exists() and not path.is_dir():
+            raise MechgrokError(f"output {path} exists and is not a directory")
+        if path.is_dir() and (path / CONFIG_FILE).is_file():
+            existing = load_run(path)
+            mismatch = cfg.differences(existing.config)
+            if mismatch:
+                raise MechgrokError(f"{path} holds a run of another config ({mismatch}); choose another --out")
+        elif path.is_dir() and not _only_scaffolding(path):
+            raise MechgrokError(f"output {path} is not empty and is not a mechgrok run; refusing to write there")
+        try:
+            (path / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+            handle = open(path / LOCK_FILE, "a")
+        except OSError as err:
+            raise MechgrokError(f"output directory {path} is not writable ({err.strerror or err})") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise MechgrokError(f"{path} is being trained by another process; wait for it or choose another "
+                                    "--out") from None
+        writer = cls(path, existing, handle)
+        writer._created = created
+        for directory in (path, path / CHECKPOINT_DIR):
+            remove_stale_temporaries(directory)
+        return writer
+
+    def abandon(self) -> None:
+        """Undo a start that failed before the run's config was written: remove our scaffolding only."""
+        self.close()
+        if self.existing is None and not (self.path / CONFIG_FILE).exists():
+            ckpt = self.path / CHECKPOINT_DIR
+            if ckpt.is_dir() and not any(ckpt.iterdir()):
+                ckpt.rmdir()
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+            if getattr(self, "_created", False) and self.path.is_dir() and not any(self.path.iterdir()):
+                shutil.rmtree(self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def write_config(self, cfg: TrainConfig, d_vocab: int, n_classes: int) -> None:
+        write_json(self.path / CONFIG_FILE, {"format": RUN_FORMAT, "config": cfg.to_dict(),
+                                             "d_vocab": d_vocab, "n_classes": n_classes})
+
+    def save_dataset(self, data: Dataset, cfg: TrainConfig) -> None:
+        save_tensors(self.path / DATASET_FILE,
+                     {"inputs": data.inputs, "labels": data.labels, "train_idx": data.train_idx,
+                      "test_idx": data.test_idx},
+                     {"kind": "dataset", "task": data.task, "p": data.p, "n_classes": data.n_classes,
+                      "n_tokens": data.n_tokens, "heads": list(data.heads), "frac_train": cfg.data.frac_train,
+                      "seed": cfg.data.seed})
+
+    def load_dataset(self) -> Dataset:
+        return load_dataset(self.path / DATASET_FILE)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / METRICS_FILE)
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        """One line appended; a kill mid-line leaves a torn last line, which reading drops."""
+        try:
+            with open(self.path / METRICS_FILE, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+        except OSError as err:
+            raise MechgrokError(f"cannot write {self.path / METRICS_FILE} ({err.strerror or err})") from None
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop metrics logged after the checkpoint we resume from (they will be logged again)."""
+        write_jsonl(self.path / METRICS_FILE, [r for r in self.metrics() if r["step"] <= last_step])
+
+    def save_checkpoint(self, step: int, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        save_tensors(self.path / CHECKPOINT_DIR / checkpoint_name(step), weights,
+                     {"kind": "checkpoint", "step": step, **meta})
+
+    def save_resume(self, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        save_tensors(self.path / RESUME_FILE, state, {"kind": "resume", **meta})
+
+    def load_resume(self):
+        """The resume file's contents, or None when the run has none yet."""
+        path = self.path / RESUME_FILE
+        return load_tensors(path, "resume") if path.exists() else None
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.path / SUMMARY_FILE, summary)

@@ -18,6 +18,10 @@ Z_p tasks (``n = p``):
 (3 <= k <= 6). The ``n = k!`` permutations of ``(0, ..., k-1)`` are numbered in
 lexicographic order (``itertools.permutations``), and the label of ``[a, b, =]`` is the
 number of ``a o b`` with ``(a o b)(i) = a[b[i]]`` (apply b first, then a).
+
+``miiii`` (Syrkis & Søgaard, "Mechanistic interpretability of irreducible integer
+identifiers") is a multi-task problem: ``[x0, x1, =]`` are the base-p digits of n = x0 + p*x1 and the model has one output
+head per prime q < p, predicting n mod q. Its labels are [N, T], one column per head.
 """
 
 from __future__ import annotations
@@ -40,13 +44,15 @@ def is_prime(n: int) -> bool:
 class Dataset:
     """All valid inputs of a task and their labels, plus the split.
 
-    inputs: [N, 3] int64 tokens ``[a, b, =]``; labels: [N] int64;
-    train_idx / test_idx: indices into ``inputs`` (disjoint, covering all N).
+    inputs: [N, 3] int64 tokens ``[a, b, =]`` with ``=`` the token ``n_tokens``; labels: [N]
+    int64 (one head) or [N, T] (one column per head, miiii); heads: the number of classes of
+    each head; train_idx / test_idx: indices into ``inputs`` (disjoint, covering all N).
     """
 
     task: str
     p: int
-    n_classes: int
+    n_tokens: int
+    heads: tuple[int, ...]
     inputs: torch.Tensor
     labels: torch.Tensor
     train_idx: torch.Tensor
@@ -54,17 +60,22 @@ class Dataset:
 
     @property
     def d_vocab(self) -> int:
-        return self.n_classes + 1
+        return self.n_tokens + 1
+
+    @property
+    def n_classes(self) -> int:
+        """Width of the output: the sum of the heads' classes (d_vocab_out)."""
+        return sum(self.heads)
 
     @property
     def is_full_grid(self) -> bool:
-        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order (not div, not perm)."""
-        return self.n_classes == self.p and self.inputs.shape[0] == self.p**2
+        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order, with one head of p classes."""
+        return self.heads == (self.p,) and self.n_tokens == self.p and self.inputs.shape[0] == self.p**2
 
     def label_table(self, train_only: bool = False) -> torch.Tensor:
         """[n, n] label of (a, b), -1 where the pair is not valid (b = 0 for div) or, with ``train_only``, held out."""
         rows = self.train_idx if train_only else slice(None)
-        table = torch.full((self.n_classes, self.n_classes), -1, dtype=torch.long)
+        table = torch.full((self.n_tokens, self.n_tokens), -1, dtype=torch.long)
         table[self.inputs[rows, 0], self.inputs[rows, 1]] = self.labels[rows]
         return table
 
@@ -108,8 +119,24 @@ ZP_TASKS: dict[str, _ZpTask] = {
     "x3xy2y": _ZpTask(_mod_table(lambda a, b: a**3 + a * b * b + b)),
     "rand": _ZpTask(_rand_labels),
 }
-TASKS = (*ZP_TASKS, "perm")
+TASKS = (*ZP_TASKS, "perm", "miiii")
 PERM_DEGREES = range(3, 7)
+
+
+MAX_P = 3_000_000_000  # p^2 stays below 2^63; memory is checked separately, from the config
+MAX_MIIII_P = 2_000
+
+
+def n_examples(task: str, p: int) -> int:
+    """Number of valid input pairs of ``task`` (without building them)."""
+    if task == "perm":
+        return math.factorial(p) ** 2
+    return p * (p - 1) if task in ZP_TASKS and ZP_TASKS[task].b_nonzero else p * p
+
+
+def primes_below(p: int) -> list[int]:
+    """The miiii moduli: every prime q < p (29 of them for p = 113)."""
+    return [q for q in range(2, p) if is_prime(q)]
 
 
 def check_task(task: str, p: int) -> None:
@@ -124,7 +151,11 @@ def check_task(task: str, p: int) -> None:
         return
     if p < 3:
         raise MechgrokError(f"p must be at least 3, got {p}")
-    if ZP_TASKS[task].needs_prime and not is_prime(p):
+    if task == "miiii" and p > MAX_MIIII_P:
+        raise MechgrokError(f"task 'miiii' needs p <= {MAX_MIIII_P} (one head per prime below p), got {p}")
+    if p > MAX_P:
+        raise MechgrokError(f"p must be at most {MAX_P} (p^2 pairs must fit an int64 index and memory), got {p}")
+    if task in ZP_TASKS and ZP_TASKS[task].needs_prime and not is_prime(p):
         raise MechgrokError(f"task {task!r} needs a prime p (b must be invertible), got {p}")
 
 
@@ -142,30 +173,28 @@ def _perm_table(k: int) -> torch.Tensor:
     return torch.searchsorted((perms * place).sum(-1), (composed * place).sum(-1))
 
 
-def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(inputs [N, 3], labels [N], n_classes) for every valid pair, row-major in (a, b)."""
+def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int, tuple[int, ...]]:
+    """(inputs [N, 3], labels [N] or [N, T], n_tokens, heads) for every valid pair, row-major in (a, b)."""
     check_task(task, p)
     n = math.factorial(p) if task == "perm" else p
     a, b = (g.reshape(-1) for g in torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij"))
+    heads: tuple[int, ...] = (n,)
     if task == "perm":
         labels = _perm_table(p)[a, b]
+    elif task == "miiii":
+        heads = tuple(primes_below(p))
+        labels = torch.stack([(a + p * b) % q for q in heads], 1)
     else:
         spec = ZP_TASKS[task]
         if spec.b_nonzero:
             a, b = a[b != 0], b[b != 0]
         labels = spec.labels(a, b, p, seed)
     inputs = torch.stack([a, b, torch.full_like(a, n)], dim=1)
-    return inputs, labels, n
-
-
-def check_frac_train(frac_train: float) -> None:
-    if not 0 < frac_train < 1:
-        raise MechgrokError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
+    return inputs, labels, n, heads
 
 
 def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded shuffle of range(n); the first floor(frac_train * n) are train (as in Nanda et al.)."""
-    check_frac_train(frac_train)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_train = int(frac_train * n)
     if n_train == 0 or n_train == n:
@@ -177,9 +206,9 @@ def split_indices(n: int, frac_train: float, seed: int) -> tuple[torch.Tensor, t
 
 def make_dataset(task: str, p: int, frac_train: float, seed: int) -> Dataset:
     """Every input pair of ``task`` with its label, split into train/test by a permutation seeded by ``seed``."""
-    inputs, labels, n = all_pairs(task, p, seed)
+    inputs, labels, n, heads = all_pairs(task, p, seed)
     train_idx, test_idx = split_indices(len(inputs), frac_train, seed)
-    return Dataset(task, p, n, inputs, labels, train_idx, test_idx)
+    return Dataset(task, p, n, heads, inputs, labels, train_idx, test_idx)
 
 
 def negation_map(task: str, p: int) -> torch.Tensor:
@@ -194,7 +223,7 @@ def negation_map(task: str, p: int) -> torch.Tensor:
 
 def augment(inputs: torch.Tensor, labels: torch.Tensor, table: torch.Tensor, negation: torch.Tensor,
             p_reverse: float, p_negate: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Operand reversal and negation (the augmentation study, seeds/000), labels recomputed.
+    """Operand reversal and negation (the augmentation study), labels recomputed.
 
     Each example independently: with probability ``p_reverse`` (a, b) -> (b, a); then with
     probability ``p_negate`` each a -> -a, and independently b -> -b (the inverse for perm).

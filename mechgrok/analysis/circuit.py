@@ -1,4 +1,4 @@
-"""Measures of one HookedTransformer checkpoint on the full (a, b) grid, through TL's hooks.
+"""Forward passes of a HookedTransformer checkpoint over every input, and the measures read from them.
 
 Logit directions: for ``add`` the restricted/excluded loss and the logit ablations use the
 paper's directions cos/sin(w_k(a+b)); for ``sub`` cos/sin(w_k(a-b)). For the other grid tasks
@@ -10,16 +10,20 @@ constant term as the bias correction: a documented extension of the paper's defi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
-from transformer_lens import HookedTransformer
 
+from ..metrics import GROK_ACCURACY, Objective, sum_sq_weights
 from ..tasks import Dataset
 from .fourier import embedding_spectrum, fourier_basis, frequency_norms
-from .measures import (fourier_row_norms, gini, loss_and_accuracy, mask_frequencies_1d,
-                       mask_frequencies_2d, neuron_clusters, restricted_and_excluded_logits)
+from .measures import (NeuronClusters, fourier_row_norms, gini, mask_frequencies_1d, mask_frequencies_2d,
+                       neuron_clusters, restricted_and_excluded_logits, top_frequencies)
+from .results import Ablation, CheckpointMeasures, Circuit
+
+if TYPE_CHECKING:  # TransformerLens is imported only where a model is built (mechgrok.model)
+    from transformer_lens import HookedTransformer
 
 LOGIT_SIGN = {"add": 1, "sub": -1}
 
@@ -39,11 +43,6 @@ def last_position_hook(model: HookedTransformer) -> tuple[str, Callable]:
     return f"blocks.{model.cfg.n_layers - 1}.hook_resid_mid", lambda act, hook: act[:, -1:]
 
 
-def keep_or_remove_logits(logits: torch.Tensor, task: str, freqs: list[int], keep: bool) -> torch.Tensor:
-    """Restricted (keep=True) or excluded (keep=False) logits [p*p, c] for key frequencies ``freqs``."""
-    return restricted_and_excluded(logits, task, freqs)[0 if keep else 1]
-
-
 def restricted_and_excluded(logits: torch.Tensor, task: str, freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(restricted, excluded) logits [p*p, c] for key frequencies ``freqs`` (one projection for both)."""
     sign = LOGIT_SIGN.get(task)
@@ -57,40 +56,45 @@ def restricted_and_excluded(logits: torch.Tensor, task: str, freqs: list[int]) -
 
 @dataclass
 class GridRun:
-    """One forward pass over every pair: last-position logits [p*p, c] (float64) and neurons [p, p, d_mlp]."""
+    """One forward pass over every input: last-position logits [N, c] (float64); on the Z_p grid also the
+    last layer's neurons [p, p, d_mlp] and, when asked, layer 0's attention from '=' to a [p, p, heads]."""
 
     logits: torch.Tensor
-    neurons: torch.Tensor
+    neurons: torch.Tensor | None = None
+    attention: torch.Tensor | None = None
 
 
-def run_grid(model: HookedTransformer, data: Dataset) -> GridRun:
-    """HookedTransformer's forward on every pair, with a hook capturing the last layer's hook_post.
+def run_model(model: HookedTransformer, data: Dataset, attention: bool = False) -> GridRun:
+    """HookedTransformer's forward on every input, with hooks capturing what the measures read.
 
-    (``run_with_hooks`` with one capturing hook does what ``run_with_cache`` with a names
-    filter does, without building an ActivationCache: measurably faster on 200 checkpoints.)
+    (``run_with_hooks`` with capturing hooks does what ``run_with_cache`` with a names filter
+    does, without building an ActivationCache: measurably faster on 200 checkpoints.)
     """
-    captured = {}
-
-    def capture(act: torch.Tensor, hook) -> None:
-        captured["neurons"] = act[:, -1]
-
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [last_position_hook(model)]
+    if data.is_full_grid:
+        hooks.append((neuron_hook_name(model), lambda act, hook: captured.__setitem__("neurons", act[:, -1])))
+        if attention:
+            hooks.append(("blocks.0.attn.hook_pattern",
+                          lambda act, hook: captured.__setitem__("attention", act[:, :, -1, 0])))
     with torch.inference_mode():
-        logits = model.run_with_hooks(data.inputs, fwd_hooks=[last_position_hook(model),
-                                                              (neuron_hook_name(model), capture)])
+        logits = model.run_with_hooks(data.inputs, fwd_hooks=hooks)[:, -1].double()
     p = data.p
-    return GridRun(logits[:, -1].double(), captured["neurons"].reshape(p, p, -1))
+    neurons, pattern = captured.get("neurons"), captured.get("attention")
+    return GridRun(logits, None if neurons is None else neurons.reshape(p, p, -1),
+                   None if pattern is None else pattern.reshape(p, p, -1))
 
 
 def split_scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
-    """Loss and accuracy of grid logits [p*p, c] on the train and on the test split."""
-    train_loss, train_acc = loss_and_accuracy(logits[data.train_idx], data.labels[data.train_idx])
-    test_loss, test_acc = loss_and_accuracy(logits[data.test_idx], data.labels[data.test_idx])
-    return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}
+    """Loss and accuracy of logits [N, c] over every input on the train and on the test split."""
+    objective = Objective(data.heads)
+    return {**objective.scores(logits[data.train_idx], data.labels[data.train_idx], "train"),
+            **objective.scores(logits[data.test_idx], data.labels[data.test_idx], "test")}
 
 
-def sum_sq_weights(model: HookedTransformer) -> float:
-    """sum over all parameters theta^2."""
-    return float(sum(p.detach().double().pow(2).sum() for p in model.parameters()))
+def _scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
+    scores = split_scores(logits, data)
+    return {k: scores[k] for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
 
 
 def neuron_logit_map(model: HookedTransformer) -> torch.Tensor:
@@ -104,50 +108,77 @@ def neuron_logit_spectrum(model: HookedTransformer, p: int) -> torch.Tensor:
     return frequency_norms(basis @ neuron_logit_map(model).T.double(), p)
 
 
-def measure(model: HookedTransformer, data: Dataset, key_freqs: list[int]) -> tuple[dict[str, float], torch.Tensor | None]:
-    """(one row of per-checkpoint measures, embedding spectrum [K + 1]).
+def measure(model: HookedTransformer, data: Dataset, step: int, key_freqs: list[int],
+            grid: GridRun | None = None) -> tuple[CheckpointMeasures, torch.Tensor | None]:
+    """(the measures of one checkpoint, its embedding spectrum [K + 1] or None off the grid).
 
-    Tasks whose inputs are not the full (a, b) grid (div, perm) get losses, accuracies and
-    the weight norm only, and no spectrum.
-
-    restricted_loss: CE on all pairs of the logits kept to the key frequencies;
-    excluded_loss: CE on the training pairs of the logits without them;
-    gini_embed / gini_neuron_logit: Gini of the p Fourier-component norms of W_E[:p] and of W_L
-    over the output classes; fraction_clustered: share of neurons above the cluster threshold
-    in one of ``key_freqs``; n_key_freqs: key frequencies found at this checkpoint alone.
+    ``grid``: this checkpoint's forward pass when it is already at hand. Tasks whose inputs are
+    not the full (a, b) grid (div, perm, miiii) get losses, accuracies and the weight norm only.
     """
-    if not data.is_full_grid:
-        with torch.no_grad():
-            logits = model(data.inputs)[:, -1].double()
-        return {**split_scores(logits, data), "sum_sq_weights": sum_sq_weights(model)}, None
-    grid = run_grid(model, data)
+    grid = grid or run_model(model, data)
+    norm = sum_sq_weights(model.parameters())
+    if grid.neurons is None:
+        return CheckpointMeasures(step, **_scores(grid.logits, data), sum_sq_weights=norm), None
     p = data.p
-    everything = torch.arange(p * p)
     restricted, excluded = restricted_and_excluded(grid.logits, data.task, key_freqs)
     clusters = neuron_clusters(grid.neurons)
-    in_key = torch.isin(clusters.best_freq, torch.tensor(key_freqs, dtype=clusters.best_freq.dtype))
     W_E = model.W_E.detach()
-    row = {
-        **split_scores(grid.logits, data),
-        "restricted_loss": F.cross_entropy(restricted[everything], data.labels).item(),
-        "excluded_loss": F.cross_entropy(excluded[data.train_idx], data.labels[data.train_idx]).item(),
-        "sum_sq_weights": sum_sq_weights(model),
-        "gini_embed": gini(fourier_row_norms(W_E[:p], p)),
-        "gini_neuron_logit": gini(fourier_row_norms(neuron_logit_map(model).T, p)),
-        "fraction_clustered": float((in_key & clusters.clustered).double().mean()),
-        "n_key_freqs": len(clusters.key_frequencies),
-    }
+    row = CheckpointMeasures(
+        step, **_scores(grid.logits, data), sum_sq_weights=norm,
+        restricted_loss=F.cross_entropy(restricted, data.labels).item(),
+        excluded_loss=F.cross_entropy(excluded[data.train_idx], data.labels[data.train_idx]).item(),
+        gini_embed=gini(fourier_row_norms(W_E[:p], p)),
+        gini_neuron_logit=gini(fourier_row_norms(neuron_logit_map(model).T, p)),
+        fraction_clustered=clusters.fraction_in(key_freqs),
+        n_key_freqs=len(clusters.key_frequencies),
+    )
     return row, embedding_spectrum(W_E, p)
 
 
-def fourier_ablations(model: HookedTransformer, data: Dataset, key_freqs: list[int],
-                      control_freq: int | None) -> list[dict]:
+@dataclass
+class FinalCheckpoint:
+    """The last readable checkpoint's forward pass and clustering, computed once per analysis and
+    reused by the circuit, its measures row, the ablations and the figures."""
+
+    step: int
+    grid: GridRun
+    clusters: NeuronClusters | None
+    spectrum: torch.Tensor | None  # embedding spectrum [K + 1]
+
+    def circuit(self, test_acc: float) -> Circuit | None:
+        """Key frequencies with their clusters, the embedding cross-check and a control frequency."""
+        if self.clusters is None:
+            return None
+        key = self.clusters.key_frequencies
+        spectrum = self.spectrum
+        embedding_top = top_frequencies(spectrum, max(len(key), 1))
+        control = max((k for k in range(1, len(spectrum)) if k not in key), key=lambda k: float(spectrum[k]),
+                      default=None)
+        return Circuit(from_step=self.step, frequencies=key, clusters=self.clusters.table(),
+                       cluster_sizes_all=self.clusters.cluster_sizes(),
+                       fraction_clustered=self.clusters.fraction_clustered, threshold=self.clusters.threshold,
+                       min_neurons=self.clusters.min_neurons, embedding_top=embedding_top,
+                       agree_with_embedding=sorted(embedding_top) == key, control_frequency=control,
+                       claimed=test_acc >= GROK_ACCURACY)
+
+
+def final_checkpoint(model: HookedTransformer, data: Dataset, step: int) -> FinalCheckpoint:
+    """One pass of the final checkpoint (weights already in ``model``), with neurons and attention."""
+    grid = run_model(model, data, attention=True)
+    if grid.neurons is None:
+        return FinalCheckpoint(step, grid, None, None)
+    return FinalCheckpoint(step, grid, neuron_clusters(grid.neurons), embedding_spectrum(model.W_E.detach(), data.p))
+
+
+def fourier_ablations(model: HookedTransformer, data: Dataset, key_freqs: list[int], control_freq: int | None,
+                      baseline: torch.Tensor) -> list[Ablation]:
     """Loss and accuracy (train and test) after Fourier-space ablations at three sites.
 
     Sites: ``embed`` (W_E's number rows projected, via a hook on hook_embed), ``neurons``
     (the 2D Fourier terms of the last layer's hook_post over (a, b), via a hook), ``logits``
-    (the key-frequency logit directions). Ablations: ``none``; ``remove k`` for each key
-    frequency and for one control (non-key) frequency; ``remove key``; ``keep only key``.
+    (the key-frequency logit directions, applied to ``baseline``, the unablated logits).
+    Ablations: ``none``; ``remove k`` for each key frequency and for one control (non-key)
+    frequency; ``remove key``; ``keep only key``.
     """
     p, inputs = data.p, data.inputs
     W_E = model.W_E.detach()
@@ -170,14 +201,13 @@ def fourier_ablations(model: HookedTransformer, data: Dataset, key_freqs: list[i
         ablations.append((f"remove k={control_freq} (control)", [control_freq], False))
     ablations += [("remove key", key_freqs, False), ("keep only key", key_freqs, True)]
 
-    baseline = run_grid(model, data).logits
-    rows = [{"site": "none", "ablation": "none", **split_scores(baseline, data)}]
-    with torch.no_grad():
+    rows = [Ablation("none", "none", **_scores(baseline, data))]
+    with torch.inference_mode():
         for name, freqs, keep in ablations:
             for site, make_hook in (("embed", embed_hook), ("neurons", neuron_hook)):
                 hooks = [last_position_hook(model), make_hook(freqs, keep)]
                 logits = model.run_with_hooks(inputs, fwd_hooks=hooks)[:, -1].double()
-                rows.append({"site": site, "ablation": name, **split_scores(logits, data)})
-            patched = keep_or_remove_logits(baseline, data.task, freqs, keep)
-            rows.append({"site": "logits", "ablation": name, **split_scores(patched, data)})
+                rows.append(Ablation(site, name, **_scores(logits, data)))
+            patched = restricted_and_excluded(baseline, data.task, freqs)[0 if keep else 1]
+            rows.append(Ablation("logits", name, **_scores(patched, data)))
     return rows

@@ -1,95 +1,107 @@
 """Interactive plotly figures of an analysed run (HTML; PNG copies when kaleido can render).
 
-Each ``*_figure`` function takes plain data (a Report's rows, a model) and returns a
-``plotly.graph_objects.Figure``, so notebooks can show the same pictures.
+Every ``*_figure`` function is pure: numbers in (typed results, tensors), a
+``plotly.graph_objects.Figure`` out. Nothing here runs a model, so notebooks, the CLI and the
+committed-results script draw the same pictures from the same data.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-from .circuit import run_grid
 from .fourier import fourier_2d, fourier_basis
+from .results import Ablation, Circuit, Phases
 
 if TYPE_CHECKING:
-    from transformer_lens import HookedTransformer
-
-    from ..run import Run
-    from ..tasks import Dataset
+    from .circuit import FinalCheckpoint
     from .report import Report
 
-PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.10)", "circuit formation": "rgba(239,85,59,0.10)",
-                 "cleanup": "rgba(0,204,150,0.12)"}
+PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
+                 "cleanup": "rgba(0,204,150,0.14)"}
+KEY_COLOUR, OTHER_COLOUR = "crimson", "steelblue"
+# Legends below the plot (a side legend squeezes it), log axes in powers of ten (not SI prefixes).
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0)
+LOG_AXIS = dict(type="log", exponentformat="power", dtick=1)
 
 
-def _column(rows: list[dict[str, Any]], key: str) -> list[float]:
+def _column(rows: Sequence[Any], key: str) -> list[Any]:
     return [r[key] for r in rows]
 
 
-def shade_phases(fig: go.Figure, phases: dict[str, Any]) -> go.Figure:
-    """Shade memorization / circuit formation / cleanup as vertical bands."""
-    bounds = [("memorization", 0, phases.get("memorization_end")),
-              ("circuit formation", phases.get("memorization_end"), phases.get("cleanup_start")),
-              ("cleanup", phases.get("cleanup_start"), phases.get("cleanup_end"))]
+def shade_phases(fig: go.Figure, phases: Phases) -> go.Figure:
+    """Shade memorization / circuit formation / cleanup as vertical bands, named above the plot."""
+    bounds = [("memorization", 0, phases.memorization_end),
+              ("circuit formation", phases.memorization_end, phases.cleanup_start),
+              ("cleanup", phases.cleanup_start, phases.cleanup_end)]
     for name, start, end in bounds:
         if start is not None and end is not None and end > start:
-            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLOURS[name], line_width=0, annotation_text=name,
-                          annotation_position="inside top left", annotation_textangle=-90,
-                          annotation_font_size=11)
+            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLOURS[name], line_width=0)
+            fig.add_annotation(x=(start + end) / 2, y=1.0, yref="paper", yanchor="bottom", text=name,
+                               showarrow=False, font=dict(size=12))
     return fig
 
 
-def loss_figure(rows: list[dict[str, Any]], phases: dict[str, Any], grok_step: int | None = None) -> go.Figure:
+def loss_figure(rows: Sequence[Any], phases: Phases, grok_step: int | None = None) -> go.Figure:
     steps = _column(rows, "step")
     fig = go.Figure([go.Scatter(x=steps, y=_column(rows, "train_loss"), name="train loss"),
                      go.Scatter(x=steps, y=_column(rows, "test_loss"), name="test loss")])
     shade_phases(fig, phases)
     if grok_step is not None:
-        fig.add_vline(x=grok_step, line_dash="dot", annotation_text="test acc 99%")
-    return fig.update_layout(title="Train and test loss with the phases", xaxis_title="step",
-                             yaxis_title="cross-entropy", yaxis_type="log")
+        fig.add_vline(x=grok_step, line_dash="dot")
+        fig.add_annotation(x=grok_step, y=0.02, yref="paper", text=f"test acc 99% (step {grok_step})",
+                           showarrow=False, xanchor="left", font=dict(size=11))
+    return fig.update_layout(title=dict(text="Train and test loss, with the phases", y=0.97), xaxis_title="step",
+                             yaxis=dict(title="cross-entropy", **LOG_AXIS), legend=LEGEND_BELOW,
+                             margin=dict(t=90))
 
 
-def restricted_excluded_figure(rows: list[dict[str, Any]], phases: dict[str, Any]) -> go.Figure:
+def restricted_excluded_figure(rows: Sequence[Any], phases: Phases) -> go.Figure:
     steps = _column(rows, "step")
     fig = go.Figure([go.Scatter(x=steps, y=_column(rows, key), name=name) for key, name in (
         ("train_loss", "train loss"), ("test_loss", "test loss"),
         ("restricted_loss", "restricted loss (key frequencies only, all pairs)"),
         ("excluded_loss", "excluded loss (key frequencies removed, train pairs)"))])
     shade_phases(fig, phases)
-    return fig.update_layout(title="Restricted and excluded loss", xaxis_title="step", yaxis_type="log",
-                             yaxis_title="cross-entropy")
+    return fig.update_layout(title=dict(text="Restricted and excluded loss", y=0.97), xaxis_title="step",
+                             yaxis=dict(title="cross-entropy", **LOG_AXIS), legend=LEGEND_BELOW,
+                             margin=dict(t=90))
 
 
-def spectrum_figure(spectra: list[dict[str, Any]], key_freqs: list[int]) -> go.Figure:
+def _frequencies(spectra: Sequence[dict[str, Any]]) -> list[int]:
+    return sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
+
+
+def spectrum_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int]) -> go.Figure:
     """Final embedding spectrum (bars) and its evolution (heatmap, step x frequency)."""
-    ks = sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
+    ks = _frequencies(spectra)
     final = [spectra[-1][f"k{k}"] for k in ks]
     fig = make_subplots(rows=2, cols=1, subplot_titles=("final checkpoint", "over training"),
                         vertical_spacing=0.12)
-    fig.add_bar(x=ks, y=final, marker_color=["crimson" if k in key_freqs else "steelblue" for k in ks],
-                name="||W_E in basis, freq k||", row=1, col=1)
+    fig.add_bar(x=ks, y=final, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks],
+                name="norm of W_E's frequency-k rows", row=1, col=1)
     fig.add_heatmap(x=ks, y=[s["step"] for s in spectra], z=[[s[f"k{k}"] for k in ks] for s in spectra],
-                    colorscale="Viridis", colorbar=dict(y=0.25, len=0.45), row=2, col=1)
+                    colorscale="Viridis", colorbar=dict(y=0.25, len=0.45, title="norm"), row=2, col=1)
     fig.update_xaxes(title_text="frequency k", row=2, col=1)
+    fig.update_yaxes(title_text="norm", row=1, col=1)
     fig.update_yaxes(title_text="step", row=2, col=1)
     return fig.update_layout(title="Embedding spectrum (key frequencies in red)", height=800, showlegend=False)
 
 
-def spectrum_slider_figure(spectra: list[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
+def spectrum_slider_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
     """A bar chart of a [K + 1] frequency spectrum per checkpoint, with a slider over the steps.
 
     ``spectra`` rows are {"step": s, "k0": .., "k1": .., ...} (as in spectrum.csv).
     """
-    ks = sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
-    colours = ["crimson" if k in key_freqs else "steelblue" for k in ks]
+    ks = _frequencies(spectra)
+    colours = [KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]
     top = max(max(s[f"k{k}"] for k in ks) for s in spectra)
     frames = [go.Frame(name=str(s["step"]), data=[go.Bar(x=ks, y=[s[f"k{k}"] for k in ks], marker_color=colours)])
               for s in spectra]
@@ -97,7 +109,7 @@ def spectrum_slider_figure(spectra: list[dict[str, Any]], key_freqs: list[int], 
     steps = [dict(method="animate", label=f.name, args=[[f.name], dict(mode="immediate", frame=dict(duration=0))])
              for f in frames]
     return fig.update_layout(title=f"{title} (key frequencies in red)", xaxis_title="frequency k",
-                             yaxis=dict(range=[0, 1.05 * top]),
+                             yaxis=dict(range=[0, 1.05 * top], title="norm"),
                              sliders=[dict(steps=steps, currentvalue=dict(prefix="step "))])
 
 
@@ -106,23 +118,36 @@ def logit_fourier_figure(logits: torch.Tensor) -> go.Figure:
     p = int(round(logits.shape[0] ** 0.5))
     _, names, _ = fourier_basis(p)
     norms = fourier_2d(logits.double().reshape(p, p, -1)).norm(dim=-1)
-    fig = go.Figure(go.Heatmap(z=norms.numpy(), x=list(names), y=list(names), colorscale="Blues"))
-    return fig.update_layout(title="Logits in the 2D Fourier basis (rows: a, columns: b; norm over classes)",
-                             height=650, width=700)
+    fig = go.Figure(go.Heatmap(z=norms.numpy(), x=list(names), y=list(names), colorscale="Blues",
+                               colorbar=dict(title="norm")))
+    return fig.update_layout(title="Logits in the 2D Fourier basis (norm over classes)", height=650, width=720,
+                             xaxis_title="basis function of b", yaxis_title="basis function of a")
 
 
-def clusters_figure(key_info: dict[str, Any]) -> go.Figure:
-    sizes = {int(k): v for k, v in key_info["cluster_sizes_all"].items()}
+def clusters_figure(circuit: Circuit) -> go.Figure:
+    """Neurons per frequency cluster: one bar per frequency that has any, on a categorical axis."""
+    sizes = circuit.cluster_sizes_all
     ks = sorted(sizes)
-    key = set(key_info["frequencies"])
-    fig = go.Figure(go.Bar(x=ks, y=[sizes[k] for k in ks],
-                           marker_color=["crimson" if k in key else "grey" for k in ks]))
-    fig.add_hline(y=key_info["min_neurons"], line_dash="dot", annotation_text="key-frequency minimum")
-    return fig.update_layout(title=f"Neurons per frequency cluster (> {key_info['threshold']:.0%} of variance)",
-                             xaxis_title="frequency k", yaxis_title="neurons")
+    key = set(circuit.frequencies)
+    fig = go.Figure(go.Bar(x=[f"k={k}" for k in ks], y=[sizes[k] for k in ks], text=[sizes[k] for k in ks],
+                           textposition="outside",
+                           marker_color=[KEY_COLOUR if k in key else "grey" for k in ks]))
+    fig.add_hline(y=circuit.min_neurons, line_dash="dot")
+    verdict = "<br>the run has not generalised: candidates, not a circuit" if not circuit.claimed else ""
+    return fig.update_layout(title=f"Neurons per frequency cluster (> {circuit.threshold:.0%} of a neuron's "
+                                   f"variance); key in red, dotted line: the key minimum, {circuit.min_neurons} "
+                                   f"neurons{verdict}",
+                             xaxis_title="frequency", yaxis_title="neurons", xaxis_type="category")
 
 
-def gini_norm_figure(rows: list[dict[str, Any]], phases: dict[str, Any]) -> go.Figure:
+def _round_step(top: float, ticks: int = 5) -> float:
+    """A tick step of 1, 2 or 5 times a power of ten giving about ``ticks`` ticks up to ``top``."""
+    raw = top / ticks
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def gini_norm_figure(rows: Sequence[Any], phases: Phases) -> go.Figure:
     steps = _column(rows, "step")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_scatter(x=steps, y=_column(rows, "gini_embed"), name="Gini: W_E Fourier norms")
@@ -130,41 +155,54 @@ def gini_norm_figure(rows: list[dict[str, Any]], phases: dict[str, Any]) -> go.F
     fig.add_scatter(x=steps, y=_column(rows, "sum_sq_weights"), name="sum of squared weights", secondary_y=True,
                     line_dash="dash")
     shade_phases(fig, phases)
-    fig.update_yaxes(title_text="Gini", secondary_y=False)
-    fig.update_yaxes(title_text="sum of squared weights", secondary_y=True)
-    return fig.update_layout(title="Sparsity in the Fourier basis and weight norm", xaxis_title="step")
+    fig.update_yaxes(title_text="Gini coefficient", range=[0, 1], dtick=0.2, secondary_y=False)
+    top = max(_column(rows, "sum_sq_weights"))
+    fig.update_yaxes(title_text="sum of squared weights", tickformat=",.0f", range=[0, 1.05 * top],
+                     dtick=_round_step(top), showgrid=False, secondary_y=True)
+    return fig.update_layout(title=dict(text="Sparsity in the Fourier basis and weight norm", y=0.97),
+                             xaxis_title="step", legend=LEGEND_BELOW, margin=dict(t=90))
 
 
-def ablation_figure(ablations: list[dict[str, Any]]) -> go.Figure:
+def ablation_figure(ablations: Sequence[Ablation]) -> go.Figure:
     header = ["site", "ablation", "train loss", "test loss", "train acc", "test acc"]
-    cells = [[r["site"] for r in ablations], [r["ablation"] for r in ablations]] + [
-        [f"{r[key]:.3g}" if "loss" in key else f"{r[key]:.3f}" for r in ablations]
+    cells = [[a.site for a in ablations], [a.ablation for a in ablations]] + [
+        [f"{getattr(a, key):.3g}" if "loss" in key else f"{getattr(a, key):.3f}" for a in ablations]
         for key in ("train_loss", "test_loss", "train_acc", "test_acc")]
-    fig = go.Figure(go.Table(header=dict(values=header), cells=dict(values=cells)))
+    row_height = 26
+    fig = go.Figure(go.Table(header=dict(values=header, height=row_height),
+                             cells=dict(values=cells, height=row_height)))
     return fig.update_layout(title="Fourier-space ablations of the final checkpoint",
-                             height=120 + 24 * len(ablations))
+                             height=140 + row_height * (len(ablations) + 2), margin=dict(t=60, b=20))
 
 
-def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int]) -> go.Figure:
-    """|2D Fourier coefficients| over (a, b) of a few neurons; ``neurons`` is [p, p, d_mlp]."""
+def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: list[str] | None = None,
+                          frequencies: list[int] | None = None) -> go.Figure:
+    """|2D Fourier coefficients| over (a, b) of a few neurons; ``neurons`` is [p, p, d_mlp].
+
+    With ``frequencies`` only the basis functions of those frequencies (and the constant) are
+    drawn, so the few terms that carry a neuron's variance fill the picture; every tick is named.
+    """
     p = neurons.shape[0]
-    _, names, _ = fourier_basis(p)
-    coefficients = fourier_2d(neurons[..., indices].double()).abs()
+    _, names, freqs = fourier_basis(p)
+    rows = torch.arange(p) if frequencies is None else torch.nonzero(
+        torch.isin(freqs, torch.tensor([0, *frequencies]))).flatten()
+    coefficients = fourier_2d(neurons[..., indices].double()).abs()[rows][:, rows]
     coefficients[0, 0] = 0  # the mean dwarfs everything else
-    fig = make_subplots(rows=1, cols=len(indices), subplot_titles=[f"neuron {i}" for i in indices])
-    for column, i in enumerate(indices, start=1):
-        fig.add_heatmap(z=coefficients[..., column - 1].numpy(), x=list(names), y=list(names),
-                        coloraxis="coloraxis", row=1, col=column)
-    return fig.update_layout(title="Neurons in the 2D Fourier basis (rows: a, columns: b)",
-                             coloraxis=dict(colorscale="Blues"), height=450, width=420 * len(indices))
+    shown = [names[i] for i in rows.tolist()]
+    titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
+    fig = make_subplots(rows=1, cols=len(indices), subplot_titles=titles)
+    for column in range(1, len(indices) + 1):
+        fig.add_heatmap(z=coefficients[..., column - 1].numpy(), x=shown, y=shown, coloraxis="coloraxis",
+                        row=1, col=column)
+    fig.update_xaxes(title_text="basis function of b", tickangle=-60, dtick=1)
+    fig.update_yaxes(title_text="basis function of a", dtick=1, col=1)
+    return fig.update_layout(title="Neurons in the 2D Fourier basis (the key frequencies' terms)",
+                             coloraxis=dict(colorscale="Blues", colorbar=dict(title="|coefficient|")),
+                             height=480, width=420 * len(indices) + 120)
 
 
-def attention_figure(model: HookedTransformer, data: Dataset) -> go.Figure:
-    """Attention from the '=' position to token a, for each head, over all (a, b)."""
-    name = "blocks.0.attn.hook_pattern"
-    with torch.no_grad():
-        _, cache = model.run_with_cache(data.inputs, names_filter=name)
-    pattern = cache[name][:, :, -1, 0].reshape(data.p, data.p, -1)  # [a, b, head]
+def attention_figure(pattern: torch.Tensor) -> go.Figure:
+    """Attention from the '=' position to token a, per head, over all (a, b); ``pattern`` is [p, p, heads]."""
     heads = pattern.shape[-1]
     fig = make_subplots(rows=1, cols=heads, subplot_titles=[f"head {h}" for h in range(heads)])
     for h in range(heads):
@@ -172,17 +210,21 @@ def attention_figure(model: HookedTransformer, data: Dataset) -> go.Figure:
     fig.update_xaxes(title_text="b")
     fig.update_yaxes(title_text="a", col=1)
     return fig.update_layout(title="Attention of '=' to the first operand a (layer 0)",
-                             coloraxis=dict(colorscale="RdBu", cmin=0, cmax=1), height=380, width=300 * heads)
+                             coloraxis=dict(colorscale="RdBu", cmin=0, cmax=1, colorbar=dict(title="attention")),
+                             height=380, width=300 * heads + 120)
 
 
-def representative_neurons(best_freq: torch.Tensor, clustered: torch.Tensor, key_freqs: list[int], count: int = 4) -> list[int]:
-    """The first clustered neuron of each key frequency (up to ``count``)."""
-    chosen = []
+def representative_neurons(final: FinalCheckpoint, key_freqs: list[int], count: int = 4) -> tuple[list[int], list[str]]:
+    """The most cleanly clustered neuron of each key frequency (up to ``count``) and a label for each."""
+    chosen, labels = [], []
+    clusters = final.clusters
     for k in key_freqs[:count]:
-        members = torch.nonzero((best_freq == k) & clustered).flatten()
+        members = torch.nonzero(clusters.members(k)).flatten()
         if len(members):
-            chosen.append(int(members[0]))
-    return chosen or [0]
+            best = int(members[clusters.best_frac[members].argmax()])
+            chosen.append(best)
+            labels.append(f"k={k} ({float(clusters.best_frac[best]):.0%})")
+    return (chosen, labels) if chosen else ([0], ["unclustered"])
 
 
 def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
@@ -207,38 +249,33 @@ def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, pn
         print(f"PNG copies skipped ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
 
 
-def summary_figures(content: dict[str, Any], measures: list[dict[str, Any]],
-                    spectra: list[dict[str, Any]]) -> dict[str, go.Figure]:
+def summary_figures(report: Report) -> dict[str, go.Figure]:
     """The figures drawn from an analysis's saved numbers alone (report.json, measures.csv, spectrum.csv)."""
-    figures = {"losses": loss_figure(measures, content["phases"], content["grok_step"])}
-    if content["fourier"]:
-        key = content["key_frequencies"]
+    figures = {"losses": loss_figure(report.measures, report.phases, report.grok_step)}
+    circuit = report.circuit
+    if circuit is not None:
         figures.update({
-            "restricted_excluded": restricted_excluded_figure(measures, content["phases"]),
-            "embedding_spectrum": spectrum_figure(spectra, key["frequencies"]),
-            "neuron_clusters": clusters_figure(key),
-            "gini_weight_norm": gini_norm_figure(measures, content["phases"]),
-            "ablations": ablation_figure(content["ablations"]),
+            "restricted_excluded": restricted_excluded_figure(report.measures, report.phases),
+            "embedding_spectrum": spectrum_figure(report.spectra, circuit.frequencies),
+            "neuron_clusters": clusters_figure(circuit),
+            "gini_weight_norm": gini_norm_figure(report.measures, report.phases),
+            "ablations": ablation_figure(report.ablations),
         })
     return figures
 
 
-def model_figures(run: Run, content: dict[str, Any]) -> dict[str, go.Figure]:
-    """The figures that need the final checkpoint: a few neurons in 2D Fourier space, the attention pattern."""
-    from .measures import neuron_clusters
-
-    model = run.model(content["key_frequencies"]["from_step"])
-    neurons = run_grid(model, run.dataset).neurons
-    clusters = neuron_clusters(neurons)
-    chosen = representative_neurons(clusters.best_freq, clusters.clustered, content["key_frequencies"]["frequencies"])
-    return {"neuron_spectra": neuron_spectra_figure(neurons, chosen), "attention": attention_figure(model, run.dataset)}
+def model_figures(final: FinalCheckpoint, circuit: Circuit) -> dict[str, go.Figure]:
+    """The figures of the final checkpoint's activations: a few neurons in 2D Fourier space, the attention."""
+    chosen, labels = representative_neurons(final, circuit.frequencies)
+    return {"neuron_spectra": neuron_spectra_figure(final.grid.neurons, chosen, labels,
+                                                    circuit.frequencies or None),
+            "attention": attention_figure(final.grid.attention)}
 
 
-def write_figures(report: Report, png: bool = True) -> list[str]:
+def write_figures(report: Report, final: FinalCheckpoint | None = None) -> list[str]:
     """Write every figure of ``report`` under its analysis directory; returns the file stems."""
-    c = report.content
-    figures = summary_figures(c, report.measures, report.spectra)
-    if c["fourier"]:
-        figures.update(model_figures(report.run, c))
-    save_figures(figures, report.path, png=png)
+    figures = summary_figures(report)
+    if report.circuit is not None and final is not None and final.grid.neurons is not None:
+        figures.update(model_figures(final, report.circuit))
+    save_figures(figures, report.path, png=True)
     return sorted(figures)

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .fourier import fourier_2d, fourier_basis, frequency_fractions_2d, frequency_masks_2d, inverse_fourier_2d
+from .results import Cluster
 
 CLUSTER_THRESHOLD = 0.5
 
@@ -50,18 +50,24 @@ class NeuronClusters:
     def key_frequencies(self) -> list[int]:
         return sorted(k for k, n in self.cluster_sizes().items() if n >= self.min_neurons)
 
+    def fraction_in(self, freqs: list[int]) -> float:
+        """Share of all neurons that sit in the cluster of one of ``freqs``: the one definition of fraction_clustered."""
+        in_freqs = torch.isin(self.best_freq, torch.tensor(freqs, dtype=self.best_freq.dtype))
+        return float((in_freqs & self.clustered).double().mean())
+
     @property
     def fraction_clustered(self) -> float:
-        """Share of all neurons that sit in a key frequency's cluster."""
-        in_key = torch.isin(self.best_freq, torch.tensor(self.key_frequencies, dtype=self.best_freq.dtype))
-        return float((in_key & self.clustered).double().mean())
+        """Share of all neurons in this checkpoint's own key-frequency clusters."""
+        return self.fraction_in(self.key_frequencies)
 
-    def table(self) -> list[dict]:
-        """One row per key frequency: neuron count and mean fraction explained."""
-        return [{"k": k, "neurons": int(n), "mean_frac_explained": float(self.best_frac[members].mean())}
-                for k in self.key_frequencies
-                for members in [(self.best_freq == k) & self.clustered]
-                for n in [members.sum()]]
+    def members(self, k: int) -> torch.Tensor:
+        """[n] bool: the neurons in frequency k's cluster."""
+        return (self.best_freq == k) & self.clustered
+
+    def table(self) -> list[Cluster]:
+        """One entry per key frequency: neuron count and mean fraction explained."""
+        return [Cluster(k, int(self.members(k).sum()), float(self.best_frac[self.members(k)].mean()))
+                for k in self.key_frequencies]
 
 
 def neuron_clusters(acts: torch.Tensor, threshold: float = CLUSTER_THRESHOLD,
@@ -136,12 +142,6 @@ def restricted_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> 
 def excluded_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
     """Logits [p*p, c] with the key-frequency terms cos/sin(w_k(a + sign*b)) removed."""
     return restricted_and_excluded_logits(logits, freqs, sign)[1]
-
-
-def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(float64 cross-entropy, accuracy)."""
-    logits = logits.double()
-    return F.cross_entropy(logits, labels).item(), float((logits.argmax(-1) == labels).double().mean())
 
 
 def mask_frequencies_2d(grid: torch.Tensor, freqs: list[int], keep: bool) -> torch.Tensor:

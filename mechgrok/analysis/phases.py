@@ -12,42 +12,59 @@ over the analysed checkpoints:
 4. **ends** at the first checkpoint where L <= F + END_FRACTION * D.
 
 The evidence returned alongside holds P, F, the restricted and excluded loss and the weight
-norm at each boundary, so the call can be checked against every curve.
+norm at each boundary, so the call can be checked against every curve. A run whose last
+analysed checkpoint has not generalised (test accuracy below 99%) gets no boundary at all: a
+flat test-loss plateau has a maximum too, and calling it the end of memorization would claim
+a transition that never happened.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
-from ..run import first_step_at
+from ..metrics import GROK_ACCURACY, first_step_at
+from .results import Phases
 
 MEMORIZED_ACCURACY = 0.99
 START_FRACTION = 0.1
 END_FRACTION = 0.1
 MIN_LOG_DROP = 1.0
+EVIDENCE_KEYS = ("test_loss", "train_loss", "restricted_loss", "excluded_loss", "sum_sq_weights")
 
 
-def find_phases(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Boundary steps and the evidence behind them (see the module docstring for the rule)."""
-    empty = {"memorization_end": None, "cleanup_start": None, "cleanup_end": None}
+def _value(row: Any, key: str) -> Any:
+    return row.get(key) if isinstance(row, dict) else getattr(row, key, None)
+
+
+def find_phases(rows: Sequence[Any]) -> Phases:
+    """Boundary steps and the evidence behind them (see the module docstring for the rule).
+
+    ``rows`` are the analysed checkpoints in step order (CheckpointMeasures or measures.csv dicts).
+    A run whose last checkpoint has not generalised (test accuracy < 99%) gets no boundary.
+    """
+    rows = [{k: _value(r, k) for k in ("step", "train_acc", "test_acc", *EVIDENCE_KEYS)} for r in rows]
+    final_acc = rows[-1]["test_acc"]
+    if final_acc < GROK_ACCURACY:
+        return Phases(evidence={"note": f"the last checkpoint's test accuracy is {final_acc:.3f} < {GROK_ACCURACY}: "
+                                        "the run has not generalised, so no phase boundary is placed",
+                                "final_test_acc": final_acc})
     memorized = first_step_at(rows, "train_acc", MEMORIZED_ACCURACY)
     if memorized is None:
-        return {**empty, "evidence": "train accuracy never reached 99%: still memorizing"}
+        return Phases(evidence={"note": "train accuracy never reached 99%: still memorizing"})
     after = [r for r in rows if r["step"] >= memorized]
     peak = max(after, key=lambda r: r["test_loss"])
     log_loss = {r["step"]: math.log10(max(r["test_loss"], 1e-300)) for r in after}
     later = [r for r in after if r["step"] >= peak["step"]]
     top, floor = log_loss[peak["step"]], min(log_loss[r["step"]] for r in later)
     drop = top - floor
-    phases = {**empty, "memorization_end": peak["step"]}
     evidence = {"train_acc_99_step": memorized, "peak_test_loss": peak["test_loss"],
                 "min_test_loss_after_peak": 10**floor, "log10_drop": drop}
     if drop < MIN_LOG_DROP:
-        return {**phases, "evidence": {**evidence, "note": "test loss never fell tenfold after its peak: no cleanup"}}
+        return Phases(memorization_end=peak["step"],
+                      evidence={**evidence, "note": "test loss never fell tenfold after its peak: no cleanup"})
     start = next(r for r in later if log_loss[r["step"]] <= top - START_FRACTION * drop)
     end = next(r for r in later if log_loss[r["step"]] <= floor + END_FRACTION * drop)
-    phases.update(cleanup_start=start["step"], cleanup_end=end["step"])
-    at = {name: {k: r.get(k) for k in ("test_loss", "train_loss", "restricted_loss", "excluded_loss", "sum_sq_weights")}
+    at = {name: {k: r.get(k) for k in EVIDENCE_KEYS}
           for name, r in (("memorization_end", peak), ("cleanup_start", start), ("cleanup_end", end))}
-    return {**phases, "evidence": {**evidence, "at_boundaries": at}}
+    return Phases(peak["step"], start["step"], end["step"], {**evidence, "at_boundaries": at})

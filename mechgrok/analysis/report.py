@@ -2,71 +2,123 @@
 
 Key frequencies come from the last readable checkpoint and are used for the restricted and
 excluded loss of *every* checkpoint, as in the paper: the measures track the growth of the
-circuit the model finally uses.
+circuit the model finally uses. That checkpoint's forward pass and clustering are computed
+once and serve its circuit, its measures row, the ablations and the figures. When it has not
+generalised (test accuracy < 99%), the report says so: no circuit is claimed (its clusters are
+listed as candidates) and no phase boundary is placed.
+
+The grok step is read from the run's metrics.jsonl (every logged step) with
+``mechgrok.metrics.grok_step``, the same value summary.json holds; only a run without
+metrics falls back to the analysed checkpoints.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from ..checkpoints import atomic_write, read_json, write_json
 from ..errors import MechgrokError
-from ..model import build_hooked_transformer
-from ..run import Run, load_run, load_weights
-from ..train import GROK_ACCURACY, first_grok_step
-from .circuit import fourier_ablations, measure, run_grid
-from .fourier import embedding_spectrum
-from .measures import CLUSTER_THRESHOLD, neuron_clusters, top_frequencies
+from ..fileio import read_csv, read_json, write_csv, write_json
+from ..metrics import GROK_ACCURACY, grok_step
+from ..progress import Progress
+from ..run import MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
+from .circuit import FinalCheckpoint, final_checkpoint, fourier_ablations, measure
+from .measures import CLUSTER_THRESHOLD
 from .phases import find_phases
+from .results import Ablation, CheckpointMeasures, Circuit, Phases
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: before typed results; same fields, fewer of them
 
 
 @dataclass
 class Report:
-    """What ``analyze_run`` computed; ``report.json`` holds the same content."""
+    """What ``analyze_run`` computed; ``report.json`` holds ``content``, the CSVs the rows."""
 
-    run: Run
-    content: dict[str, Any]
-    measures: list[dict[str, Any]] = field(default_factory=list)
-    spectra: list[dict[str, Any]] = field(default_factory=list)
+    run_dir: Path
+    config: dict[str, Any]
+    measures: list[CheckpointMeasures]
+    spectra: list[dict[str, float]]
+    circuit: Circuit | None
+    phases: Phases
+    grok_step: int | None
+    ablations: list[Ablation] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    unverified: list[int] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
-        return self.run.path / "analysis"
+        """The analysis directory."""
+        return self.run_dir / "analysis"
+
+    @property
+    def final(self) -> CheckpointMeasures:
+        return self.measures[-1]
+
+    @property
+    def generalised(self) -> bool:
+        return self.final.test_acc >= GROK_ACCURACY
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The JSON form (report.json)."""
+        return {
+            "version": REPORT_VERSION,
+            "run_dir": str(self.run_dir),
+            "config": self.config,
+            "fourier": self.circuit is not None,
+            "generalised": self.generalised,
+            "key_frequencies": self.circuit.to_dict() if self.circuit else {},
+            "grok_step": self.grok_step,
+            "phases": self.phases.to_dict(),
+            "final": self.final.to_row(),
+            "ablations": [asdict(a) for a in self.ablations],
+            "skipped": self.skipped,
+            "unverified_checkpoints": self.unverified,
+            "analysed_steps": [m.step for m in self.measures],
+            "figures": self.figures,
+        }
 
     def summary_text(self) -> str:
-        c = self.content
-        key = c["key_frequencies"]
-        phases = c["phases"]
-        lines = [
-            f"{c['config']['task']} p={c['config']['p']}: analysed {len(self.measures)} checkpoints "
-            f"(steps {self.measures[0]['step']}..{self.measures[-1]['step']}) -> {self.path}",
-        ]
-        if c["fourier"]:
-            lines += [
-                f"key frequencies (neuron clusters > {CLUSTER_THRESHOLD:.0%} variance, >= {key['min_neurons']} neurons): "
-                + (", ".join(f"k={r['k']} ({r['neurons']} neurons, {r['mean_frac_explained']:.0%})" for r in key["clusters"])
-                   or "none"),
-                f"  {key['fraction_clustered']:.0%} of neurons clustered; embedding's top frequencies: "
-                f"{key['embedding_top']} ({'agree' if key['agree_with_embedding'] else 'DISAGREE'})",
-            ]
-        final = c["final"]
-        lines.append(f"final (step {final['step']}): train loss {final['train_loss']:.3g}, test loss {final['test_loss']:.3g}, "
-                     f"test acc {final['test_acc']:.3f}, restricted {final.get('restricted_loss', math.nan):.3g}, "
-                     f"excluded {final.get('excluded_loss', math.nan):.3g}")
-        lines.append(f"grokking step (test acc >= {GROK_ACCURACY:.0%}): {c['grok_step']}")
-        lines.append("phases: memorization ends {memorization_end}, cleanup {cleanup_start}..{cleanup_end}".format(**phases))
-        if c["skipped"]:
-            lines.append(f"skipped {len(c['skipped'])} unreadable checkpoint(s): "
-                         + "; ".join(f"step {s['step']}: {s['error']}" for s in c["skipped"]))
+        cfg, final, c, phases = self.config, self.final, self.circuit, self.phases
+        lines = [f"{cfg['task']} p={cfg['p']}: analysed {len(self.measures)} checkpoints "
+                 f"(steps {self.measures[0].step}..{final.step}) -> {self.path}"]
+        if c is not None:
+            clusters = ", ".join(f"k={r.k} ({r.neurons} neurons, {r.mean_frac_explained:.0%})" for r in c.clusters)
+            if c.claimed:
+                lines.append(f"key frequencies (neuron clusters > {CLUSTER_THRESHOLD:.0%} variance, >= {c.min_neurons} "
+                             f"neurons): {clusters or 'none'}")
+            else:
+                lines.append(f"no circuit claimed: the last checkpoint's test accuracy is {final.test_acc:.3f} < "
+                             f"{GROK_ACCURACY} (candidate clusters: {clusters or 'none'})")
+            lines.append(f"  {c.fraction_clustered:.0%} of neurons clustered; embedding's top frequencies: "
+                         f"{c.embedding_top} ({'agree' if c.agree_with_embedding else 'DISAGREE'})")
+        else:
+            lines.append(f"circuit measures: not available for task {cfg['task']} (its inputs are not the Z_p grid): "
+                         "losses, accuracies and weight norm only")
+        lines.append(f"final (step {final.step}): train loss {final.train_loss:.3g}, test loss {final.test_loss:.3g}, "
+                     f"test acc {final.test_acc:.3f}, restricted {_or_nan(final.restricted_loss):.3g}, "
+                     f"excluded {_or_nan(final.excluded_loss):.3g}")
+        lines.append(f"grokking step (test acc >= {GROK_ACCURACY:.0%}, metrics.jsonl): {self.grok_step}")
+        if phases.placed:
+            lines.append(f"phases: memorization ends {phases.memorization_end}, cleanup "
+                         f"{phases.cleanup_start}..{phases.cleanup_end}")
+        else:
+            note = phases.evidence.get("note", "") if isinstance(phases.evidence, dict) else phases.evidence
+            lines.append(f"phases: none placed ({note})")
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} unreadable checkpoint(s): "
+                         + "; ".join(f"step {s['step']}: {s['error']}" for s in self.skipped))
+        if self.unverified:
+            lines.append(f"{len(self.unverified)} checkpoint(s) written before checksums existed: read unverified")
         return "\n".join(lines)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def select_steps(run: Run, every: int = 1, steps: list[int] | None = None) -> list[int]:
@@ -83,130 +135,141 @@ def select_steps(run: Run, every: int = 1, steps: list[int] | None = None) -> li
     return sorted(set(run.steps[::every]) | {run.steps[-1]})
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Atomically write ``rows`` with every column any row has (blank where a row lacks it)."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+class _Loader:
+    """Loads checkpoints into one model, recording the unreadable (skipped) and the unverified ones."""
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-    atomic_write(path, write)
+    def __init__(self, run: Run, model):
+        self.run, self.model = run, model
+        self.skipped: list[dict[str, Any]] = []
+        self.unverified: list[int] = []
 
-
-def read_csv(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [{k: float(v) if k != "step" else int(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def _final_circuit(run: Run, model, candidates: list[int], skipped: list[dict]) -> tuple[int, dict[str, Any], list[dict]]:
-    """Key frequencies and ablations of the last readable checkpoint among ``candidates``."""
-    data = run.dataset
-    for step in reversed(candidates):
+    def load(self, step: int) -> bool:
         try:
-            load_weights(model, run.state_dict(step)[0])
+            ckpt = self.run.checkpoint(step)
         except MechgrokError as err:
-            skipped.append({"step": step, "error": str(err)})
-            continue
-        if not data.is_full_grid:
-            return step, {}, []
-        clusters = neuron_clusters(run_grid(model, data).neurons)
-        spectrum = embedding_spectrum(model.W_E.detach(), data.p)
-        key = clusters.key_frequencies
-        embedding_top = top_frequencies(spectrum, max(len(key), 1))
-        control = max((k for k in range(1, len(spectrum)) if k not in key), key=lambda k: float(spectrum[k]),
-                      default=None)
-        info = {
-            "frequencies": key,
-            "clusters": clusters.table(),
-            "cluster_sizes_all": clusters.cluster_sizes(),
-            "fraction_clustered": clusters.fraction_clustered,
-            "threshold": clusters.threshold,
-            "min_neurons": clusters.min_neurons,
-            "embedding_top": embedding_top,
-            "agree_with_embedding": sorted(embedding_top) == key,
-            "from_step": step,
-        }
-        return step, info, fourier_ablations(model, data, key, control)
-    raise MechgrokError(f"no checkpoint of {run.path} could be read")
+            self.skipped.append({"step": step, "error": str(err)})
+            return False
+        if not ckpt.verified:
+            self.unverified.append(step)
+        load_weights(self.model, ckpt.weights)
+        return True
 
 
 def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = None, force: bool = False,
                 figures: bool = True, progress: bool = True) -> Report:
-    """Measure the chosen checkpoints of a run and write ``RUN_DIR/analysis/``.
+    """Measure the chosen checkpoints of a run and write ``RUN_DIR/analysis/`` (report.json once, at the end).
 
-    Rows of a previous call are reused when the key frequencies came from the same final
-    checkpoint (pass ``force=True`` to recompute everything).
+    Rows of a previous call are reused when its key frequencies came from the same final
+    checkpoint (pass ``force=True`` to recompute everything); a damaged previous analysis is
+    recomputed.
     """
+    from ..model import build_hooked_transformer
+
     run = load_run(run_dir)
     chosen = select_steps(run, every, steps)
     data = run.dataset
-    out = run.path / "analysis"
-    out.mkdir(exist_ok=True)
-    model = build_hooked_transformer(run.config, run.d_vocab, run.n_classes)
-    skipped: list[dict] = []
-    final_step, key_info, ablations = _final_circuit(run, model, chosen, skipped)
-    key = key_info.get("frequencies", [])
+    model = build_hooked_transformer(run.config.model, run.d_vocab, run.n_classes)
+    loader = _Loader(run, model)
+    final_step = next((s for s in reversed(chosen) if loader.load(s)), None)
+    if final_step is None:
+        raise MechgrokError(f"no checkpoint of {run.path} could be read")
+    final = final_checkpoint(model, data, final_step)
+    key = final.clusters.key_frequencies if final.clusters else []
+    final_row, final_spectrum = measure(model, data, final_step, key, final.grid)
+    circuit = final.circuit(final_row.test_acc)
+    ablations = (fourier_ablations(model, data, key, circuit.control_frequency, final.grid.logits)
+                 if circuit is not None else [])
 
-    previous = {} if force else _reusable(out, final_step, key)
+    previous = {} if force else _reusable(run.analysis_dir, final_step, key)
     measures, spectra = [], []
-    for step in tqdm(chosen, disable=not progress or None, desc="analyse", dynamic_ncols=True):
-        if step in previous:
-            row, spectrum_row = previous[step]
-            measures.append(row)
-            if spectrum_row is not None:
-                spectra.append(spectrum_row)
+    bar = Progress(len(chosen), desc="analyse", enabled=progress)
+    for step in chosen:
+        bar.update(1)
+        if step == final_step:
+            row, spectrum = final_row, final_spectrum
+        elif step in previous:
+            measures.append(previous[step][0])
+            if previous[step][1] is not None:
+                spectra.append(previous[step][1])
             continue
-        if any(s["step"] == step for s in skipped):
+        elif any(s["step"] == step for s in loader.skipped) or not loader.load(step):
             continue
-        try:
-            load_weights(model, run.state_dict(step)[0])
-        except MechgrokError as err:
-            skipped.append({"step": step, "error": str(err)})
-            continue
-        row, spectrum = measure(model, data, key)
-        measures.append({"step": step, **row})
+        else:
+            row, spectrum = measure(model, data, step, key)
+        measures.append(row)
         if spectrum is not None:
             spectra.append({"step": step, **{f"k{k}": float(v) for k, v in enumerate(spectrum)}})
+    bar.close()
 
-    phases = find_phases(measures)
-    content = {
-        "version": REPORT_VERSION,
-        "run_dir": str(run.path),
-        "config": run.config.to_dict(),
-        "fourier": data.is_full_grid,
-        "key_frequencies": key_info,
-        "grok_step": first_grok_step(measures),
-        "phases": phases,
-        "final": measures[-1],
-        "ablations": ablations,
-        "skipped": sorted(skipped, key=lambda s: s["step"]),
-        "analysed_steps": [m["step"] for m in measures],
-    }
-    write_csv(out / "measures.csv", measures)
-    if spectra:
-        write_csv(out / "spectrum.csv", spectra)
-    write_json(out / "report.json", content)
-    report = Report(run, content, measures, spectra)
+    metric_rows = run.metrics()
+    report = Report(run.path, run.config.to_dict(), measures, spectra, circuit, find_phases(measures),
+                    grok_step(metric_rows) if metric_rows else grok_step([m.to_row() for m in measures]),
+                    ablations, sorted(loader.skipped, key=lambda s: s["step"]), sorted(set(loader.unverified)))
+    out = run.analysis_dir
+    out.mkdir(exist_ok=True)
     if figures:
         from .figures import write_figures
-        content["figures"] = write_figures(report)
-        write_json(out / "report.json", content)
+
+        report.figures = write_figures(report, final)
+    elif all(step in previous or step == final_step for step in report.content["analysed_steps"]):
+        report.figures = _previous_figures(out)  # nothing changed: the figures drawn before still hold
+    write_csv(out / MEASURES_FILE, [m.to_row() for m in measures])
+    if spectra:
+        write_csv(out / SPECTRUM_FILE, spectra)
+    write_json(out / REPORT_FILE, report.content)
     return report
 
 
-def _reusable(out: Path, final_step: int, key: list[int]) -> dict[int, tuple[dict, dict]]:
-    """Rows of a previous analysis whose key frequencies came from the same checkpoint."""
-    report_path = out / "report.json"
-    if not report_path.exists():
+def _reusable(out: Path, final_step: int, key: list[int]) -> dict[int, tuple[CheckpointMeasures, dict | None]]:
+    """Rows of a previous analysis whose key frequencies came from the same checkpoint; {} when none or damaged."""
+    try:
+        old = read_json(out / REPORT_FILE) if (out / REPORT_FILE).exists() else None
+        if not isinstance(old, dict) or old.get("version") not in READABLE_VERSIONS:
+            return {}
+        circuit = old.get("key_frequencies") or {}
+        if circuit.get("from_step", final_step) != final_step or circuit.get("frequencies", []) != key:
+            return {}
+        spectra = {int(r["step"]): r for r in read_csv(out / SPECTRUM_FILE)}
+        rows = [CheckpointMeasures.from_row(r, str(out / MEASURES_FILE)) for r in read_csv(out / MEASURES_FILE)]
+        return {r.step: (r, spectra.get(r.step)) for r in rows if not old.get("fourier") or r.step in spectra}
+    except (MechgrokError, KeyError, TypeError, ValueError, AttributeError):
         return {}
-    old = read_json(report_path)
-    if old.get("version") != REPORT_VERSION or old.get("key_frequencies", {}).get("from_step", final_step) != final_step \
-            or old.get("key_frequencies", {}).get("frequencies", []) != key:
-        return {}
-    spectra = {int(r["step"]): r for r in read_csv(out / "spectrum.csv")}
-    return {r["step"]: (r, spectra.get(r["step"])) for r in read_csv(out / "measures.csv")
-            if not old["fourier"] or r["step"] in spectra}
+
+
+def _previous_figures(out: Path) -> list[str]:
+    try:
+        names = read_json(out / REPORT_FILE).get("figures", [])
+    except (MechgrokError, AttributeError):
+        return []
+    return [n for n in names if isinstance(n, str) and (out / f"{n}.html").is_file()]
+
+
+def read_report(analysis_dir: str | Path) -> Report:
+    """A finished analysis (report.json, measures.csv, spectrum.csv) read back, without recomputing or writing."""
+    analysis_dir = Path(analysis_dir)
+    path = analysis_dir / REPORT_FILE
+    if not path.is_file():
+        raise MechgrokError(f"{analysis_dir} holds no {REPORT_FILE}; run `mechgrok analyze RUN_DIR` first")
+    c = read_json(path)
+    if not isinstance(c, dict) or c.get("version") not in READABLE_VERSIONS:
+        raise MechgrokError(f"{path} is not a mechgrok report of a version this release reads")
+    try:
+        measures = [CheckpointMeasures.from_row(r, str(analysis_dir / MEASURES_FILE))
+                    for r in read_csv(analysis_dir / MEASURES_FILE)]
+        circuit = Circuit.from_dict(c["key_frequencies"]) if c.get("key_frequencies") else None
+        if circuit is not None and "claimed" not in c["key_frequencies"]:
+            circuit.claimed = measures[-1].test_acc >= GROK_ACCURACY
+        return Report(analysis_dir.parent, c["config"], measures, read_csv(analysis_dir / SPECTRUM_FILE), circuit,
+                      Phases.from_dict(c["phases"]), c["grok_step"], [Ablation(**a) for a in c.get("ablations", [])],
+                      c.get("skipped", []), c.get("unverified_checkpoints", []), c.get("figures", []))
+    except (KeyError, TypeError, IndexError) as err:
+        raise MechgrokError(f"{path} is incomplete ({err})") from None
+
+
+def load_report(run_dir: str | Path, progress: bool = False) -> Report:
+    """The run's analysis: read from RUN_DIR/analysis when it exists (never rewritten), else computed once."""
+    run = load_run(run_dir)
+    if (run.analysis_dir / REPORT_FILE).is_file():
+        return read_report(run.analysis_dir)
+    return analyze_run(run.path, progress=progress)
+

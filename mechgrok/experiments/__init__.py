@@ -2,25 +2,28 @@
 
 Each module has ``run(out: Path, quick: bool, progress: bool) -> dict`` that writes its runs,
 a results table (CSV + Markdown) and a figure under ``out`` and returns a summary. Some take
-more options (``OPTIONS``): ``jobs``, how many runs to train side by side, and ``partial``,
-tables from the runs finished so far without training any.
+more options (``OPTIONS``): ``jobs``, how many runs to train side by side, ``partial``,
+tables from the runs finished so far without training any, and ``device``. Results go under
+``results/experiments/NAME`` (``RESULTS_ROOT``) unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
 
 import importlib
 
+RESULTS_ROOT = "results/experiments"
+
 EXPERIMENTS = {
-    "augmentation": "operand reversal / negation augmentation (seeds/000), Table 1 layout",
+    "augmentation": "operand reversal / negation augmentation (the augmentation study), Table 1 layout",
     "grokfast": "steps to 99% test accuracy with and without the Grokfast EMA filter, p=113 addition",
-    "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (seeds/002)",
-    "miiii": "remainders of x0 + p*x1 modulo every prime q < p, one head per task (seeds/003)",
+    "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (Gromov 2023)",
+    "miiii": "remainders of x0 + p*x1 modulo every prime q < p, one head per task (the miiii study)",
 }
 
 
 # Options beyond (out, quick, progress), by the experiments that take them, with their defaults.
-OPTIONS = {"augmentation": ("jobs", "partial"), "grokfast": ("jobs",)}
-DEFAULTS = {"jobs": 1, "partial": False}
+OPTIONS = {"augmentation": ("jobs", "partial"), "grokfast": ("jobs",), "gromov": ("device",), "miiii": ("device",)}
+DEFAULTS = {"jobs": 1, "partial": False, "device": "auto"}
 
 
 def run_experiment(name: str, out, quick: bool = False, progress: bool = True, **options) -> dict:

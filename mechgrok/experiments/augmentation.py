@@ -1,11 +1,13 @@
-"""The augmentation study (seeds/000): operand reversal and negation on add, sub, div, perm.
+"""The augmentation study ("Accelerating Eureka: data augmentation's role in grokking mathematical
+operations"): operand reversal and negation on add, sub, div, perm.
 
 Protocol of the paper: Z_97 (perm: S_5, 120 elements), 50/50 split, 2-layer transformer
 (d_model 128, 4 heads, d_mlp 512), AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.5,
 50 warm-up steps, batch 512, 7,500 steps; five conditions x 3 seeds. Reversal and negation
 are those of ``mechgrok.tasks.augment`` (labels recomputed; perm's "negation" is the inverse).
 
-Metrics per run: S99 (first logged step with test = validation accuracy >= 99%), final train
+Metrics per run: the grok step (the paper's S99: first logged step with test = validation
+accuracy >= 99%, ``mechgrok.metrics.grok_step``), final train
 and validation loss and accuracy, and the maximum rate of validation-accuracy increase
 (largest rise between consecutive logs, per 100 steps). Table 1 layout: S99 mean +- standard
 error over seeds (N/A unless every seed reached 99%), final validation accuracy below, and
@@ -23,8 +25,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
-from ..run import is_finished, read_jsonl
-from ..train import first_grok_step
+from ..fileio import read_jsonl
+from ..metrics import grok_step
+from ..presets import AUGMENTATION, AUGMENTATION_QUICK
+from ..run import METRICS_FILE, is_finished
 from .pool import train_many
 from .tables import markdown_table, mean_and_stderr, write_table
 
@@ -36,10 +40,6 @@ CONDITIONS = {
     "combined 30%": (0.30, 0.30),
 }
 OPERATIONS = {"add": 97, "sub": 97, "div": 97, "perm": 5}
-PAPER = dict(frac_train=0.5, n_layers=2, d_model=128, n_heads=4, d_head=32, d_mlp=512, lr=1e-3,
-             weight_decay=0.5, warmup_steps=50, batch_size=512, steps=7500, log_every=50, save_every=2500)
-QUICK = dict(frac_train=0.5, n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, lr=3e-3,
-             weight_decay=0.5, warmup_steps=10, batch_size=64, steps=150, log_every=10, save_every=150)
 QUICK_OPERATIONS = {"add": 11, "perm": 3}
 QUICK_CONDITIONS = ("baseline", "combined 30%")
 # Leakage control. An augmented pair may be a held-out one (its label recomputed), so under the
@@ -65,16 +65,16 @@ PAPER_RELATIVE = {"add": {"reversal 15%": "-15.7%", "negation 15%": "-57.7%", "c
                   "div": {"reversal 15%": "N/A", "negation 15%": "-65.6%", "combined 15%": "-57.9%"}}
 
 # The paper's claims (its Section 6.1), as (description, operation, the condition that should do
-# better, the one it should beat, metric): "s99" (fewer steps is better) or "final_val_acc" (higher).
+# better, the one it should beat, metric): "grok_step" (fewer steps is better) or "final_val_acc" (higher).
 CLAIMS = [
-    ("negation speeds up addition", "add", "negation 15%", "baseline", "s99"),
-    ("negation speeds up subtraction", "sub", "negation 15%", "baseline", "s99"),
-    ("negation speeds up division", "div", "negation 15%", "baseline", "s99"),
-    ("reversal speeds up addition", "add", "reversal 15%", "baseline", "s99"),
-    ("reversal slows subtraction", "sub", "baseline", "reversal 15%", "s99"),
+    ("negation speeds up addition", "add", "negation 15%", "baseline", "grok_step"),
+    ("negation speeds up subtraction", "sub", "negation 15%", "baseline", "grok_step"),
+    ("negation speeds up division", "div", "negation 15%", "baseline", "grok_step"),
+    ("reversal speeds up addition", "add", "reversal 15%", "baseline", "grok_step"),
+    ("reversal slows subtraction", "sub", "baseline", "reversal 15%", "grok_step"),
     ("reversal lowers division's final validation accuracy", "div", "baseline", "reversal 15%", "final_val_acc"),
-    ("combined 15% beats negation alone on addition", "add", "combined 15%", "negation 15%", "s99"),
-    ("combined 15% beats negation alone on subtraction", "sub", "combined 15%", "negation 15%", "s99"),
+    ("combined 15% beats negation alone on addition", "add", "combined 15%", "negation 15%", "grok_step"),
+    ("combined 15% beats negation alone on subtraction", "sub", "combined 15%", "negation 15%", "grok_step"),
     ("combined 15% raises permutation's final validation accuracy", "perm", "combined 15%", "baseline",
      "final_val_acc"),
 ]
@@ -96,9 +96,9 @@ def run_config(out: Path, task: str, p: int, condition: str, seed: int, base: di
 
 
 def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str, Any]:
-    rows = read_jsonl(run_dir / "metrics.jsonl")
+    rows = read_jsonl(run_dir / METRICS_FILE)
     final = rows[-1]
-    return {"operation": task, "condition": condition, "seed": seed, "s99": first_grok_step(rows),
+    return {"operation": task, "condition": condition, "seed": seed, "grok_step": grok_step(rows),
             "final_train_loss": final["train_loss"], "final_val_loss": final["test_loss"],
             "final_train_acc": final["train_acc"], "final_val_acc": final["test_acc"],
             "max_val_acc_rate_per_100_steps": max_rate(rows), "curve": [(r["step"], r["test_acc"]) for r in rows]}
@@ -115,7 +115,7 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
     A cell with fewer than ``n_seeds`` finished runs (a partial table) says how many it has;
     with ``reference``, each cell also shows the paper's value (PAPER_TABLE, PAPER_RELATIVE).
     """
-    cell, mean_s99, mean_acc, complete = {}, {}, {}, set()
+    cell, mean_grok, mean_acc, complete = {}, {}, {}, set()
     for op in operations:
         for cond in conditions:
             group = [r for r in runs if r["operation"] == op and r["condition"] == cond]
@@ -125,11 +125,11 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
             if len(group) == n_seeds:
                 complete.add((op, cond))
             mean_acc[op, cond], acc_se = mean_and_stderr([r["final_val_acc"] for r in group])
-            if all(r["s99"] is not None for r in group):
-                mean_s99[op, cond], s99_se = mean_and_stderr([r["s99"] for r in group])
-                top = f"{mean_s99[op, cond]:.0f} ± {s99_se:.0f}"
+            if all(r["grok_step"] is not None for r in group):
+                mean_grok[op, cond], grok_se = mean_and_stderr([r["grok_step"] for r in group])
+                top = f"{mean_grok[op, cond]:.0f} ± {grok_se:.0f}"
             else:
-                top = f"N/A ({sum(r['s99'] is not None for r in group)}/{len(group)} reached 99%)"
+                top = f"N/A ({sum(r['grok_step'] is not None for r in group)}/{len(group)} reached 99%)"
             seeds = "" if len(group) == n_seeds else f"<br>[{len(group)}/{n_seeds} seeds so far]"
             cell[op, cond] = f"{top}<br>({100 * mean_acc[op, cond]:.2f} ± {100 * acc_se:.2f}%){seeds}"
     if reference:
@@ -145,25 +145,25 @@ def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
             verdict = "undetermined (runs not finished)"
         elif metric == "final_val_acc":
             verdict = "holds" if mean_acc[op, better] > mean_acc[op, worse] else "does not hold"
-        elif (op, better) in mean_s99 and (op, worse) in mean_s99:
-            verdict = "holds" if mean_s99[op, better] < mean_s99[op, worse] else "does not hold"
+        elif (op, better) in mean_grok and (op, worse) in mean_grok:
+            verdict = "holds" if mean_grok[op, better] < mean_grok[op, worse] else "does not hold"
         else:
             verdict = "undetermined (a condition did not reach 99% in every seed)"
         claims.append({"claim": text, "verdict": verdict})
     changed = [c for c in conditions if c != "baseline"]
     relative = markdown_table(["Operation", *changed], [
-        [op, *(_relative_change(op, c, mean_s99, complete)
+        [op, *(_relative_change(op, c, mean_grok, complete)
                + (f"<br>paper: {PAPER_RELATIVE[op][c]}" if reference and c in PAPER_RELATIVE.get(op, {}) else "")
                for c in changed)] for op in operations])
     return table, relative, claims
 
 
-def _relative_change(op: str, cond: str, mean_s99: dict, complete: set) -> str:
+def _relative_change(op: str, cond: str, mean_grok: dict, complete: set) -> str:
     if not {(op, "baseline"), (op, cond)} <= complete:
         return "not finished"
-    if (op, "baseline") not in mean_s99 or (op, cond) not in mean_s99:
+    if (op, "baseline") not in mean_grok or (op, cond) not in mean_grok:
         return "N/A"
-    return f"{100 * (mean_s99[op, cond] / mean_s99[op, 'baseline'] - 1):+.1f}%"
+    return f"{100 * (mean_grok[op, cond] / mean_grok[op, 'baseline'] - 1):+.1f}%"
 
 
 def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
@@ -187,14 +187,15 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     operations = QUICK_OPERATIONS if quick else OPERATIONS
     conditions = QUICK_CONDITIONS if quick else tuple(CONDITIONS)
     seeds = (0,) if quick else (0, 1, 2)
-    base = QUICK if quick else PAPER
+    base = AUGMENTATION_QUICK if quick else AUGMENTATION
     keys = [(task, cond, seed) for task in operations for cond in conditions for seed in seeds]
     control_operations = QUICK_CONTROL_OPERATIONS if quick else CONTROL_OPERATIONS
     keys += [(task, cond, seed) for task in control_operations for cond in CONTROL_CONDITIONS for seed in seeds]
     configs = [run_config(out, task, operations[task], cond, seed, base) for task, cond, seed in keys]
     if not partial:
         train_many(configs, jobs, progress)
-    runs = [run_metrics(Path(cfg.out), *key) for cfg, key in zip(configs, keys) if is_finished(Path(cfg.out), cfg.steps)]
+    runs = [run_metrics(Path(cfg.run.out), *key) for cfg, key in zip(configs, keys)
+            if is_finished(Path(cfg.run.out), cfg.optim.steps)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])
     table, relative, claims = summarise(runs, operations, conditions, len(seeds), reference=not quick)
     claims_md = "\n".join(f"- {c['claim']}: **{c['verdict']}**" for c in claims)
@@ -203,7 +204,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     status = f" (partial: {len(runs)} of {len(keys)} runs finished)" if len(runs) < len(keys) else ""
     (out / "augmentation.md").write_text(
         f"# Augmentation study{' (quick)' if quick else ''}{status}\n\n"
-        f"S99 mean ± s.e. over {len(seeds)} seed(s); final validation accuracy below.\n\n{table}\n"
+        f"S99 (the grok step: first step with validation accuracy >= 99%) mean ± s.e. over {len(seeds)} seed(s); final validation accuracy below.\n\n{table}\n"
         f"## Relative change in S99 against the baseline (Table 2)\n\n{relative}\n"
         f"## The paper's claims in our runs\n\n{claims_md}\n\n"
         f"## Leakage control: augmentation that never produces a held-out pair\n\n"

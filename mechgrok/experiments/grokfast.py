@@ -2,7 +2,7 @@
 
 Both arms use Nanda et al.'s configuration (lr 1e-3, weight decay 1, frac 0.3, full batch);
 the Grokfast arm adds the EMA filter (alpha 0.98, lambda 2). Each run stops at 99% test
-accuracy or ``MAX_STEPS``. Table: steps and seconds to 99% per seed, mean, and the speed-up.
+accuracy or at the preset's ``steps`` (``mechgrok.presets.GROKFAST``). Table: steps and seconds to 99% per seed, mean, and the speed-up.
 """
 
 from __future__ import annotations
@@ -13,37 +13,36 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..config import TrainConfig
-from ..run import read_jsonl
+from ..fileio import read_jsonl
+from ..presets import GROKFAST, GROKFAST_QUICK
+from ..run import METRICS_FILE
 from .pool import train_many
 from .tables import markdown_table, mean_and_stderr, write_table
 
-FULL = dict(task="add", p=113, steps=15000, save_every=1000)
-QUICK = dict(task="add", p=23, frac_train=0.6, d_model=64, d_head=16, d_mlp=256, lr=3e-3, weight_decay=3.0,
-             steps=700, save_every=700)
 ARMS = {"AdamW (paper)": {}, "AdamW + Grokfast EMA": {"grokfast": "ema"}}
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
     """With ``jobs`` > 1 runs share the CPU, so seconds to 99% are not comparable to a lone run's."""
     out = Path(out)
-    base = QUICK if quick else FULL
+    base = GROKFAST_QUICK if quick else GROKFAST
     seeds = (0,) if quick else (0, 1, 2)
     keys = [(arm, seed) for arm in ARMS for seed in seeds]
-    configs = [TrainConfig(**base, **ARMS[arm], seed=seed, stop_at_test_acc=0.99,
+    configs = [TrainConfig(**base, **ARMS[arm], seed=seed,
                            out=str(out / "runs" / f"{'grokfast' if ARMS[arm] else 'plain'}_seed{seed}"))
                for arm, seed in keys]
     rows, curves = [], {}
     for (arm, seed), result in zip(keys, train_many(configs, jobs, progress)):
         s = result.summary
-        rows.append({"arm": arm, "seed": seed, "steps_to_99": s["grok_step"],
+        rows.append({"arm": arm, "seed": seed, "grok_step": s["grok_step"],
                      "seconds_to_99": round(s["wall_seconds"], 1) if s["grok_step"] else None,
                      "final_test_acc": s["test_acc"], "final_train_loss": s["train_loss"]})
-        metrics = read_jsonl(result.run_dir / "metrics.jsonl")
+        metrics = read_jsonl(result.run_dir / METRICS_FILE)
         curves[arm, seed] = ([r["step"] for r in metrics], [r["test_acc"] for r in metrics])
     write_table(out / "grokfast_runs", rows)
     summary = []
     for arm in ARMS:
-        steps = [r["steps_to_99"] for r in rows if r["arm"] == arm]
+        steps = [r["grok_step"] for r in rows if r["arm"] == arm]
         reached = [s for s in steps if s is not None]
         mean, se = mean_and_stderr(reached) if reached else (float("nan"), float("nan"))
         summary.append([arm, f"{len(reached)}/{len(steps)}", f"{mean:.0f} ± {se:.0f}",

@@ -1,4 +1,4 @@
-"""Gromov's two-layer quadratic MLP (seeds/002): the analytic solution, and training by plain GD.
+"""Gromov's two-layer quadratic MLP ("Grokking modular arithmetic", 2023): the analytic solution, and training by plain GD.
 
 1. Analytic: ``mechgrok.gromov.analytic_mlp`` for several widths N; accuracy on all p^2 pairs
    with no training.
@@ -25,13 +25,12 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..gromov import NeuronFeatures, QuadraticMLP, accuracy, analytic_mlp, neuron_features, train_gd
-from ..run import first_step_at
+from ..metrics import GROK_ACCURACY, first_step_at, grok_step
+from ..presets import GROMOV, GROMOV_QUICK
+from ..runtime import resolve_device
 from ..tasks import make_dataset
-from ..train import GROK_ACCURACY
 from .tables import markdown_table, write_table
 
-FULL = dict(p=97, widths=(64, 128, 256, 512), train_width=512, frac_train=0.5, lr=100.0, init_scale=1.0, steps=5000)
-QUICK = dict(p=23, widths=(16, 128), train_width=128, frac_train=0.8, lr=30.0, init_scale=1.0, steps=1500)
 
 
 def feature_summary(f: NeuronFeatures, min_share: float = 0.5) -> dict[str, float]:
@@ -44,10 +43,10 @@ def feature_summary(f: NeuronFeatures, min_share: float = 0.5) -> dict[str, floa
             "median_power_share": float(f.power_share.median())}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto") -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    c = QUICK if quick else FULL
+    c = GROMOV_QUICK if quick else GROMOV
     p, width = c["p"], c["train_width"]
     data = make_dataset("add", p, c["frac_train"], 0)
     a, b = data.inputs[:, 0], data.inputs[:, 1]
@@ -55,8 +54,11 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
              **feature_summary(neuron_features(model))} for n in c["widths"] for model in [analytic_mlp(p, n)]]
     trained = QuadraticMLP(p, width, c["init_scale"], torch.Generator().manual_seed(0))
     untrained = copy.deepcopy(trained)
-    curve = train_gd(trained, a, b, data.labels, data.train_idx, data.test_idx, c["lr"], c["steps"],
-                     log_every=max(1, c["steps"] // 100))
+    # the initial weights are drawn on the CPU (same numbers on every device), then trained on ``device``
+    on = resolve_device(device)
+    curve = train_gd(trained.to(on), a.to(on), b.to(on), data.labels.to(on), data.train_idx.to(on),
+                     data.test_idx.to(on), c["lr"], c["steps"], log_every=max(1, c["steps"] // 100))
+    trained.cpu()
     final = curve[-1]
     features = {"trained": neuron_features(trained), "untrained": neuron_features(untrained)}
     rows.append({"model": f"untrained N={width} (control: the trained net's init)",
@@ -66,7 +68,7 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
                  "accuracy_all_pairs": accuracy(trained, a, b, data.labels), **feature_summary(features["trained"]),
                  "train_acc": final["train_acc"], "test_acc": final["test_acc"],
                  "train_acc_99_step": first_step_at(curve, "train_acc", GROK_ACCURACY),
-                 "test_acc_99_step": first_step_at(curve, "test_acc", GROK_ACCURACY)})
+                 "grok_step": grok_step(curve)})
     write_table(out / "gromov", rows)
     write_table(out / "gromov_training_curve", curve)
     header = ["model", "accuracy (all pairs)", "single-frequency neurons", "distinct frequencies",
@@ -78,7 +80,7 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     (out / "gromov.md").write_text(
         f"# Gromov's quadratic MLP, p={p}{' (quick)' if quick else ''}\n\n{table}\n"
         f"Trained by full-batch GD on MSE, no regularisation, frac_train {c['frac_train']}: train accuracy reaches "
-        f"99% at step {trained_row['train_acc_99_step']}, test accuracy at step {trained_row['test_acc_99_step']}; "
+        f"99% at step {trained_row['train_acc_99_step']}, test accuracy at step {trained_row['grok_step']}; "
         f"final train acc {final['train_acc']:.3f}, test acc {final['test_acc']:.3f}.\n\n"
         "A neuron is single-frequency when the same frequency holds > 50% of the non-constant power of its "
         "three maps (W1's a half, W1's b half, W2's column); the phase error is wrapped to [0, pi] "

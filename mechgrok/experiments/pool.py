@@ -1,4 +1,4 @@
-"""Train many runs at once: one single-threaded worker process per CPU core.
+"""Train many runs at once: ``jobs`` single-threaded worker processes (one per core is best).
 
 On this project's small models a matmul is too small to split well across threads: two
 single-threaded runs side by side make 16-31% more steps per second in total than one

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..analysis.report import write_csv
+from ..fileio import write_csv
 
 
 def mean_and_stderr(values: list[float]) -> tuple[float, float]:

@@ -1,0 +1,102 @@
+"""Where a run executes: the device, the CPU thread count, and whether its memory fits.
+
+The memory estimate is made from the config alone, before anything is allocated, so an
+impossible size (p = 100003 asks for hundreds of GB) is refused with one line instead of an
+allocator traceback. It counts the dataset (inputs, labels, split), the parameters with their
+gradients, AdamW moments and Grokfast state, and the activations of one full-batch step.
+It is an estimate: within a small factor for the package's models, and deliberately generous.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from .config import TrainConfig
+from .errors import MechgrokError
+from .tasks import n_examples, primes_below
+
+BYTES_FLOAT32 = 4
+BYTES_INDEX = 8
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; otherwise a device torch knows and this machine has."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MechgrokError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if device.type not in ("cpu", "cuda"):
+        raise MechgrokError(f"device {name!r} is not supported; use auto, cpu or cuda[:N]")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MechgrokError(f"device {name!r} requested but CUDA is not available here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise MechgrokError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+def apply_threads(threads: int) -> None:
+    """Set torch's CPU thread count (0 leaves torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def n_parameters(cfg: TrainConfig, d_vocab: int, d_vocab_out: int) -> int:
+    """Parameters of the transformer (the fixed zero biases included)."""
+    m = cfg.model
+    d, h, e = m.d_model, m.n_heads, m.d_head
+    per_layer = 4 * h * d * e + 3 * h * e + d + 2 * d * m.d_mlp + m.d_mlp + d
+    return d_vocab * d + 3 * d + m.n_layers * per_layer + d * d_vocab_out + d_vocab_out
+
+
+def estimate_bytes(cfg: TrainConfig) -> int:
+    """Peak memory of one training run, from its config (see the module docstring)."""
+    data, model = cfg.data, cfg.model
+    n = n_examples(data.task, data.p)
+    label_columns = 1
+    if data.task == "perm":
+        d_vocab = d_out = math.factorial(data.p) + 1
+    elif data.task == "miiii":
+        moduli = primes_below(data.p)
+        d_vocab, d_out, label_columns = data.p + 1, sum(moduli), len(moduli)
+    else:
+        d_vocab, d_out = data.p + 1, data.p
+    dataset = n * BYTES_INDEX * (3 + label_columns + 1) * 2  # built once, copied once into the split
+    params = n_parameters(cfg, d_vocab, d_out)
+    states = 4 + (1 if cfg.optim.grokfast == "ema" else 0) + (cfg.optim.grokfast_window if cfg.optim.grokfast == "ma"
+                                                               else 0)
+    batch = min(cfg.optim.batch_size or n, n)
+    per_example = (3 * model.n_layers * (3 * model.d_mlp + 8 * model.d_model + 9 * model.n_heads * model.d_head)
+                   * BYTES_FLOAT32 + 4 * d_out * 8)
+    return dataset + params * BYTES_FLOAT32 * states + batch * per_example + n * d_out * BYTES_FLOAT32
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: CUDA's free memory, or the system's MemAvailable."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def check_memory(cfg: TrainConfig, device: torch.device) -> int:
+    """The estimate in bytes; MechgrokError when it exceeds what ``device`` has free."""
+    need, have = estimate_bytes(cfg), available_bytes(device)
+    if need > have:
+        raise MechgrokError(f"this run needs about {_gib(need)} of memory and {device} has {_gib(have)} free; "
+                            "choose a smaller p, model, batch or Grokfast window")
+    return need
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"

@@ -1,0 +1,168 @@
+"""Each experiment's --quick mode runs and its output says something checkable."""
+
+import csv
+
+import pytest
+import torch
+
+from mechgrok import load_run
+from mechgrok.cli import main
+from mechgrok.experiments.augmentation import summarise
+from mechgrok.experiments.pool import train_many
+from mechgrok.metrics import head_accuracies
+
+from ..conftest import small_config
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_augmentation_quick(tmp_path):
+    assert main(["experiment", "augmentation", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    runs = _rows(tmp_path / "augmentation_runs.csv")
+    assert {(r["operation"], r["condition"]) for r in runs} == {
+        (op, cond) for op in ("add", "perm") for cond in ("baseline", "combined 30%")} | {
+        ("add", "negation 15%, train pairs only")}
+    control = load_run(tmp_path / "runs" / "add_negation_15_train_pairs_only_seed0").config
+    assert (control.data.aug_scope, control.data.aug_negate, control.data.aug_reverse) == ("train", 0.15, 0.0)
+    for r in runs:
+        assert 0 <= float(r["final_val_acc"]) <= 1 and float(r["final_train_loss"]) < 5
+        assert r["grok_step"] == "" or 0 < int(r["grok_step"]) <= 150
+    text = (tmp_path / "augmentation.md").read_text()
+    assert "| Operation | baseline | combined 30% |" in text and "| add |" in text
+    assert "| Operation | baseline | negation 15%, train pairs only |" in text  # the leakage control
+    assert (tmp_path / "augmentation.html").stat().st_size > 1000
+
+    # --partial: tables from the finished runs only, training nothing
+    (tmp_path / "runs" / "perm_combined_30_seed0" / "summary.json").unlink()  # as if still training
+    weights = {path: path.stat().st_mtime_ns for path in (tmp_path / "runs").rglob("*.safetensors")}
+    assert main(["experiment", "augmentation", "--quick", "--partial", "--out", str(tmp_path)]) == 0
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "runs").rglob("*.safetensors")} == weights
+    text = (tmp_path / "augmentation.md").read_text()
+    assert "(partial: 4 of 5 runs finished)" in text
+    assert next(line for line in text.splitlines() if line.startswith("| perm |")).endswith("| not run yet |")
+    assert len(_rows(tmp_path / "augmentation_runs.csv")) == 4
+
+
+def test_grokfast_quick(tmp_path):
+    assert main(["experiment", "grokfast", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "grokfast_runs.csv")
+    assert [r["arm"] for r in rows] == ["AdamW (paper)", "AdamW + Grokfast EMA"]
+    plain, grokfast = rows
+    assert plain["grok_step"] and int(plain["grok_step"]) <= 700  # the quick config groks
+    assert plain["final_train_loss"] != grokfast["final_train_loss"]  # the filter changed training
+    assert "Speed-up in steps" in (tmp_path / "grokfast.md").read_text()
+
+
+def test_unknown_experiment(capsys):
+    assert main(["experiment", "nope", "--quick"]) == 2
+    assert "unknown experiment 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["gromov", "--jobs", "2"], "--jobs does not apply to experiment gromov; it applies to augmentation, grokfast"),
+    (["grokfast", "--partial"], "--partial does not apply to experiment grokfast; it applies to augmentation"),
+    (["augmentation", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+])
+def test_options_an_experiment_does_not_take(capsys, tmp_path, argv, message):
+    assert main(["experiment", *argv, "--quick", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+
+
+def test_gromov_quick(tmp_path):
+    assert main(["experiment", "gromov", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = {r["model"]: r for r in _rows(tmp_path / "gromov.csv")}
+    analytic = rows["analytic N=128"]
+    assert float(analytic["accuracy_all_pairs"]) == 1.0  # no training, 100% on every pair
+    assert float(analytic["single_frequency_neurons"]) == 1.0
+    assert float(analytic["median_phase_error_rad"]) < 1e-3
+    assert len(_rows(tmp_path / "gromov_training_curve.csv")) > 10
+    # plain GD groks: train accuracy first, test accuracy much later, then every pair right
+    trained = next(r for name, r in rows.items() if name.startswith("trained"))
+    assert float(trained["accuracy_all_pairs"]) == 1.0
+    assert 4 * int(trained["train_acc_99_step"]) < int(trained["grok_step"])
+    # and it learns the analytic solution's features, which its own initialisation lacks
+    control = next(r for name, r in rows.items() if name.startswith("untrained"))
+    assert float(control["single_frequency_neurons"]) < 0.05
+    assert float(trained["single_frequency_neurons"]) > 0.3
+    assert int(trained["distinct_frequencies"]) == (23 - 1) // 2  # every frequency is used
+    assert float(trained["median_phase_error_rad"]) < 0.5  # chi = phi + psi (random: ~pi/2)
+
+
+def test_miiii_quick(tmp_path):
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    tasks = {int(r["q"]): r for r in _rows(tmp_path / "miiii.csv")}
+    assert set(tasks) == {2, 3, 5, 7}
+    curves = _rows(tmp_path / "miiii_curves.csv")
+    assert float(curves[-1]["train_loss"]) < float(curves[0]["train_loss"])  # it learns
+    assert float(curves[0]["train_loss"]) == pytest.approx(4.0, abs=1.0)  # ~ the number of tasks at init
+    assert tasks[2]["grok_step"]  # the mod-2 task generalises within the quick budget
+    # it is an ordinary run: its last checkpoint, in HookedTransformer, reproduces the logged test accuracies
+    run = load_run(tmp_path / "run")
+    data = run.dataset
+    with torch.no_grad():
+        logits = run.model()(data.inputs[data.test_idx])[:, -1]
+    accuracies = head_accuracies(logits, data.labels[data.test_idx], data.heads)
+    assert accuracies == pytest.approx([float(curves[-1][f"test_acc_q{q}"]) for q in data.heads])
+
+
+def test_parallel_runs_match_runs_one_at_a_time(tmp_path):
+    def configs(where):
+        return [small_config(tmp_path, seed=seed, out=str(tmp_path / where / str(seed))) for seed in (0, 1)]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker uses, so the numbers must agree to the bit
+    try:
+        alone = train_many(configs("alone"), jobs=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    together = train_many(configs("together"), jobs=2, progress=False)
+    assert [r.summary["train_loss"] for r in together] == [r.summary["train_loss"] for r in alone]
+    assert alone[0].summary["train_loss"] != alone[1].summary["train_loss"]  # the seeds differ
+
+
+def test_augmentation_claims_from_known_runs():
+    def run(condition, step, seed):
+        return {"operation": "add", "condition": condition, "seed": seed, "grok_step": step, "final_val_acc": 1.0}
+
+    conditions = ("baseline", "negation 15%", "reversal 15%", "combined 15%")
+    runs = ([run("baseline", s, i) for i, s in enumerate((1000, 1200, 1400))]
+            + [run("negation 15%", s, i) for i, s in enumerate((500, 600, 700))]
+            + [run("reversal 15%", s, i) for i, s in enumerate((2000, None, 2100))]
+            + [run("combined 15%", 800, 0)])
+    table, relative, claims = summarise(runs, ["add"], conditions, n_seeds=3)
+    verdicts = {c["claim"]: c["verdict"] for c in claims}
+    assert verdicts == {
+        "negation speeds up addition": "holds",
+        "reversal speeds up addition": "undetermined (a condition did not reach 99% in every seed)",
+        "combined 15% beats negation alone on addition": "undetermined (runs not finished)",
+    }
+    assert "| 1200 ± 115<br>(100.00 ± 0.00%) | 600 ± 58<br>" in table  # mean ± s.e. (s.e. = 200/sqrt(3))
+    assert "N/A (2/3 reached 99%)" in table and "[1/3 seeds so far]" in table
+    assert relative.splitlines()[-1] == "| add | -50.0% | N/A | not finished |"  # 600 / 1200 - 1
+    with_paper, relative_with_paper, _ = summarise(runs, ["add"], conditions, 3, reference=True)
+    assert "| -50.0%<br>paper: -57.7% |" in relative_with_paper
+    assert "(100.00 ± 0.00%)<br>paper: 2363 ± 121 (100%) | " in with_paper  # add, baseline
+    assert "[1/3 seeds so far]<br>paper: 920 ± 47 (100%) |" in with_paper  # add, combined 15%
+    for r in runs[3:6]:  # negation now slower than baseline
+        r["grok_step"] = 5000
+    assert {c["claim"]: c["verdict"] for c in summarise(runs, ["add"], conditions, 3)[2]}[
+        "negation speeds up addition"] == "does not hold"
+
+
+def test_augmentation_accuracy_claims():
+    def run(condition, acc, seed):
+        return {"operation": "perm", "condition": condition, "seed": seed, "grok_step": None, "final_val_acc": acc}
+
+    runs = [run("baseline", 0.04, i) for i in range(3)]
+    runs += [run("combined 15%", acc, i) for i, acc in enumerate((0.6, 0.7, 0.05))]
+    claim = "combined 15% raises permutation's final validation accuracy"
+    verdict = {c["claim"]: c["verdict"] for c in summarise(runs, ["perm"], ("baseline", "combined 15%"), 3)[2]}
+    assert verdict == {claim: "holds"}  # decided by accuracy although no run reached 99%
+    for r in runs[3:]:
+        r["final_val_acc"] = 0.03
+    assert summarise(runs, ["perm"], ("baseline", "combined 15%"), 3)[2] == [{"claim": claim,
+                                                                              "verdict": "does not hold"}]

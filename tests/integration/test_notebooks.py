@@ -1,0 +1,55 @@
+"""Every notebook runs end to end on a small run (nbclient), so none can silently break."""
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from mechgrok.analysis import analyze_run
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def notebook_run(grokked_run, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("nb") / "run"
+    shutil.copytree(grokked_run, run_dir)
+    analyze_run(run_dir, progress=False)
+    return run_dir
+
+
+def _snapshot(directory):
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.iterdir() if p.is_file()}
+
+
+def test_there_are_four_notebooks():
+    assert len(NOTEBOOKS) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_draws(path, notebook_run, monkeypatch):
+    book = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), "commit notebooks cleared"
+    monkeypatch.setenv("MECHGROK_RUN_DIR", str(notebook_run))
+    before = _snapshot(notebook_run / "analysis")
+    NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    code = [cell for cell in book.cells if cell.cell_type == "code"]
+    assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    for cell in code:
+        if ".show()" in cell.source:  # every figure cell draws a plotly figure
+            assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in cell.outputs), cell.source
+    assert _snapshot(notebook_run / "analysis") == before  # opening a notebook never rewrites the analysis
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "RUN_DIR" in p.read_text()], ids=lambda p: p.stem)
+def test_a_missing_run_is_a_message_with_the_command_not_a_training(path, tmp_path, monkeypatch):
+    book = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("MECHGROK_RUN_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(CellExecutionError, match="No run at .*Create it with `make demo`"):
+        NotebookClient(book, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert not (tmp_path / "nothing").exists()

@@ -1,0 +1,63 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import mechgrok.fileio as fileio
+from mechgrok import MechgrokError, load_run
+from mechgrok.fileio import load_tensors, save_tensors
+
+
+def test_round_trip_keeps_tensors_and_metadata(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_tensors(path, {"w": torch.arange(6.0).reshape(2, 3)}, {"kind": "checkpoint", "step": 7})
+    loaded = load_tensors(path, "checkpoint")
+    assert torch.equal(loaded.tensors["w"], torch.arange(6.0).reshape(2, 3)) and loaded.meta["step"] == 7
+    assert loaded.verified
+
+
+def test_crash_during_write_leaves_old_file_and_no_partial(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.safetensors"
+    save_tensors(path, {"w": torch.ones(3)}, {"kind": "checkpoint", "step": 1})
+    before = path.read_bytes()
+
+    def crash(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"\x00" * 10)  # half a file, then the process "dies"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_tensors(path, {"w": torch.zeros(3)}, {"kind": "checkpoint", "step": 2})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.safetensors"]  # the temporary is gone too
+
+
+def test_truncated_file_is_named_in_a_clear_error(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    save_tensors(path, {"w": torch.ones(100)}, {"kind": "checkpoint"})
+    path.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(MechgrokError, match="ckpt.safetensors is truncated or corrupt"):
+        load_tensors(path, "checkpoint")
+
+
+def test_foreign_safetensors_file_is_refused(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.ones(2)}, str(path))
+    with pytest.raises(MechgrokError, match="not a mechgrok file"):
+        load_tensors(path, "checkpoint")
+
+
+def test_checkpoint_of_wrong_shape_is_refused(grokked_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(grokked_run, copy)
+    run = load_run(copy)
+    step = run.steps[-1]
+    weights, meta = run.state_dict(step)
+    weights["embed.W_E"] = torch.zeros(5, 5)
+    save_tensors(run.checkpoint_path(step), weights, meta)
+    with pytest.raises(MechgrokError, match=r"does not fit the run's config \(embed.W_E"):
+        run.model(step)
+    with pytest.raises(MechgrokError, match="no checkpoint at step 12345"):
+        run.model(12345)

@@ -1,0 +1,36 @@
+"""The one home of loss, accuracy, weight norm and the grok step."""
+
+import math
+
+import pytest
+import torch
+
+from mechgrok.metrics import GROK_ACCURACY, Objective, grok_step, loss, loss_and_accuracy, sum_sq_weights
+
+
+def test_grok_step_is_the_first_logged_step_at_99_percent():
+    rows = [{"step": s, "test_acc": a} for s, a in ((0, 0.01), (10, 0.98), (20, 0.99), (30, 0.5), (40, 1.0))]
+    assert GROK_ACCURACY == 0.99 and grok_step(rows) == 20
+    assert grok_step(rows[:2]) is None
+    assert grok_step([{"step": 5, "test_acc_q7": 1.0}], key="test_acc_q7") == 5
+
+
+def test_loss_is_float64_cross_entropy_and_saturates_no_earlier():
+    logits = torch.tensor([[40.0, 0.0], [0.0, 40.0]])
+    labels = torch.tensor([0, 1])
+    value, accuracy = loss_and_accuracy(logits, labels)
+    assert value == pytest.approx(math.exp(-40), rel=1e-6)  # float32 would return 0
+    assert accuracy == 1.0
+
+
+def test_multi_head_objective_scores_each_head():
+    heads = (2, 3)
+    logits = torch.tensor([[5.0, 0.0, 0.0, 5.0, 0.0], [5.0, 0.0, 5.0, 0.0, 0.0]])
+    labels = torch.tensor([[0, 1], [1, 0]])
+    row = Objective(heads).scores(logits, labels, "test")
+    assert row["test_acc_q2"] == 0.5 and row["test_acc_q3"] == 1.0 and row["test_acc"] == 0.75
+    assert loss(torch.zeros(2, 5), labels, heads).item() == pytest.approx(2.0)  # chance: one per head
+
+
+def test_sum_of_squared_weights():
+    assert sum_sq_weights([torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]) == 14.0
