@@ -1,4 +1,5 @@
-# `make demo`: install into .venv/, train the default model (Nanda et al.'s p=113 addition), analyse it.
+# `make demo`: install into .venv/, train the default model (Nanda et al.'s p=113 addition), analyse it,
+# and write its explorer (the last line printed is its path).
 # `make test`: install into .venv/ and run the test suite (what .ci/run calls).
 PY := .venv/bin/python
 RUN_DIR ?= checkpoints/add_p113_seed0
@@ -14,6 +15,7 @@ demo: setup
 	$(PY) -m pip install --quiet -e ".[png]" || echo "kaleido not installed: figures as HTML only"
 	.venv/bin/mechgrok train --task add --p 113 --out $(RUN_DIR)
 	.venv/bin/mechgrok analyze $(RUN_DIR)
+	.venv/bin/mechgrok explore $(RUN_DIR)
 
 test: setup
 	$(PY) -m pytest -q
@@ -26,6 +28,7 @@ bench: setup
 	$(PY) bench/train_speed.py
 	$(PY) bench/analyze_speed.py
 	$(PY) bench/grok_speed.py
+	$(PY) bench/explore_speed.py $(RUN_DIR)
 
 # The committed results root: train (or resume) and analyse the headline run, then publish its report,
 # tables, early trajectory and PNG figures to results/add_p113_seed0/. PNGs need Chromium for kaleido

@@ -1,4 +1,4 @@
-"""``mechgrok`` command line: ``train``, ``analyze`` and ``experiment``.
+"""``mechgrok`` command line: ``train``, ``analyze``, ``explore`` and ``experiment``.
 
 Every TrainConfig field is a ``train`` flag named after it in kebab case (``frac_train`` ->
 ``--frac-train``), grouped by config section. Precedence: recipe < ``--config FILE`` < flags.
@@ -88,6 +88,16 @@ def _add_analyze_parser(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_explore_parser(commands) -> None:
+    parser = commands.add_parser("explore", help="write one offline HTML explorer of one or more runs",
+                                 description="Write a self-contained HTML page (no server, no network) whose "
+                                             "checkpoint slider moves every view through training. Runs "
+                                             "`analyze` first where the analysis is missing.")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/analysis/explorer.html; "
+                                                      "needed for several runs)")
+
+
 def _add_experiment_parser(commands) -> None:
     from .experiments import EXPERIMENTS
 
@@ -109,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(commands)
     _add_analyze_parser(commands)
+    _add_explore_parser(commands)
     _add_experiment_parser(commands)
     return parser
 
@@ -138,6 +149,16 @@ def _analyze(args: argparse.Namespace) -> None:
     print(report.summary_text())
 
 
+def _explore(args: argparse.Namespace) -> None:
+    from .run import load_run
+
+    for run_dir in args.run_dirs:  # every path is checked before anything is computed
+        load_run(run_dir)
+    from .analysis.explorer import write_explorer
+
+    print(f"explorer: {write_explorer(args.run_dirs, args.out)}")
+
+
 def _experiment(args: argparse.Namespace) -> None:
     from .experiments import RESULTS_ROOT, run_experiment
 
@@ -150,7 +171,7 @@ def _experiment(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": _train, "analyze": _analyze, "experiment": _experiment}[args.command](args)
+        {"train": _train, "analyze": _analyze, "explore": _explore, "experiment": _experiment}[args.command](args)
     except MechgrokError as err:
         print(f"mechgrok: error: {err}", file=sys.stderr)
         return 2

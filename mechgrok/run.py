@@ -52,6 +52,8 @@ ANALYSIS_DIR = "analysis"
 REPORT_FILE = "report.json"
 MEASURES_FILE = "measures.csv"
 SPECTRUM_FILE = "spectrum.csv"
+EXPLORER_ARRAYS_FILE = "explorer.safetensors"
+EXPLORER_FILE = "explorer.html"
 RUN_FORMAT = "mechgrok.run"
 CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
 # What a directory may hold and still count as empty: our own scaffolding from a start that failed.

@@ -108,9 +108,19 @@ def neuron_logit_spectrum(model: HookedTransformer, p: int) -> torch.Tensor:
     return frequency_norms(basis @ neuron_logit_map(model).T.double(), p)
 
 
+@dataclass
+class Measured:
+    """What ``measure`` found at one checkpoint: its row, and on the grid its embedding spectrum and clusters."""
+
+    row: CheckpointMeasures
+    spectrum: torch.Tensor | None = None  # embedding spectrum [K + 1]
+    clusters: NeuronClusters | None = None
+    neurons: torch.Tensor | None = None  # [p, p, d_mlp]
+
+
 def measure(model: HookedTransformer, data: Dataset, step: int, key_freqs: list[int],
-            grid: GridRun | None = None) -> tuple[CheckpointMeasures, torch.Tensor | None]:
-    """(the measures of one checkpoint, its embedding spectrum [K + 1] or None off the grid).
+            grid: GridRun | None = None) -> Measured:
+    """The measures of one checkpoint (weights in ``model``).
 
     ``grid``: this checkpoint's forward pass when it is already at hand. Tasks whose inputs are
     not the full (a, b) grid (div, perm, miiii) get losses, accuracies and the weight norm only.
@@ -118,7 +128,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key_freqs: list[
     grid = grid or run_model(model, data)
     norm = sum_sq_weights(model.parameters())
     if grid.neurons is None:
-        return CheckpointMeasures(step, **_scores(grid.logits, data), sum_sq_weights=norm), None
+        return Measured(CheckpointMeasures(step, **_scores(grid.logits, data), sum_sq_weights=norm))
     p = data.p
     restricted, excluded = restricted_and_excluded(grid.logits, data.task, key_freqs)
     clusters = neuron_clusters(grid.neurons)
@@ -132,7 +142,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key_freqs: list[
         fraction_clustered=clusters.fraction_in(key_freqs),
         n_key_freqs=len(clusters.key_frequencies),
     )
-    return row, embedding_spectrum(W_E, p)
+    return Measured(row, embedding_spectrum(W_E, p), clusters, grid.neurons)
 
 
 @dataclass

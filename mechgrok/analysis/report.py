@@ -23,8 +23,9 @@ from ..errors import MechgrokError
 from ..fileio import read_csv, read_json, write_csv, write_json
 from ..metrics import GROK_ACCURACY, grok_step
 from ..progress import Progress
-from ..run import MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
-from .circuit import FinalCheckpoint, final_checkpoint, fourier_ablations, measure
+from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
+from . import trajectory
+from .circuit import final_checkpoint, fourier_ablations, measure, neuron_logit_spectrum
 from .measures import CLUSTER_THRESHOLD
 from .phases import find_phases
 from .results import Ablation, CheckpointMeasures, Circuit, Phases
@@ -175,18 +176,32 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         raise MechgrokError(f"no checkpoint of {run.path} could be read")
     final = final_checkpoint(model, data, final_step)
     key = final.clusters.key_frequencies if final.clusters else []
-    final_row, final_spectrum = measure(model, data, final_step, key, final.grid)
-    circuit = final.circuit(final_row.test_acc)
+    final_measured = measure(model, data, final_step, key, final.grid)
+    circuit = final.circuit(final_measured.row.test_acc)
     ablations = (fourier_ablations(model, data, key, circuit.control_frequency, final.grid.logits)
                  if circuit is not None else [])
+    # the explorer's per-checkpoint arrays (Z_p grid runs), computed in the same pass as the measures
+    out = run.analysis_dir
+    picked = trajectory.pick_neurons(final.clusters, key) if final.clusters else []
+    with_maps = set(trajectory.map_steps(chosen))
+    arrays = {} if force or not picked else trajectory.previous_rows(out / EXPLORER_ARRAYS_FILE, picked, final_step)
 
-    previous = {} if force else _reusable(run.analysis_dir, final_step, key)
+    def add_arrays(step: int, measured) -> None:
+        if measured.clusters is not None:
+            arrays[step] = trajectory.checkpoint_arrays(
+                model, measured.clusters, neuron_logit_spectrum(model, data.p),
+                measured.neurons if step in with_maps else None, picked)
+
+    add_arrays(final_step, final_measured)
+    previous = {} if force else _reusable(out, final_step, key)
+    if data.is_full_grid:  # a row is reused only with its explorer arrays
+        previous = {s: v for s, v in previous.items() if s in arrays and (s not in with_maps or "maps" in arrays[s])}
     measures, spectra = [], []
     bar = Progress(len(chosen), desc="analyse", enabled=progress)
     for step in chosen:
         bar.update(1)
         if step == final_step:
-            row, spectrum = final_row, final_spectrum
+            measured = final_measured
         elif step in previous:
             measures.append(previous[step][0])
             if previous[step][1] is not None:
@@ -195,18 +210,20 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         elif any(s["step"] == step for s in loader.skipped) or not loader.load(step):
             continue
         else:
-            row, spectrum = measure(model, data, step, key)
-        measures.append(row)
-        if spectrum is not None:
-            spectra.append({"step": step, **{f"k{k}": float(v) for k, v in enumerate(spectrum)}})
+            measured = measure(model, data, step, key)
+            add_arrays(step, measured)
+        measures.append(measured.row)
+        if measured.spectrum is not None:
+            spectra.append({"step": step, **{f"k{k}": float(v) for k, v in enumerate(measured.spectrum)}})
     bar.close()
 
     metric_rows = run.metrics()
     report = Report(run.path, run.config.to_dict(), measures, spectra, circuit, find_phases(measures),
                     grok_step(metric_rows) if metric_rows else grok_step([m.to_row() for m in measures]),
                     ablations, sorted(loader.skipped, key=lambda s: s["step"]), sorted(set(loader.unverified)))
-    out = run.analysis_dir
     out.mkdir(exist_ok=True)
+    if arrays:
+        trajectory.save_arrays(out / EXPLORER_ARRAYS_FILE, [m.step for m in measures], arrays, picked, final_step)
     if figures:
         from .figures import write_figures
 

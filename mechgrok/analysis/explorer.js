@@ -1,0 +1,298 @@
+// mechgrok explorer: every panel follows one checkpoint slider. Data: RUNS (see explorer.py).
+"use strict";
+
+function decode(spec) {
+  if (!spec) return null;
+  const bin = atob(spec.b64), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  let data;
+  if (spec.dtype === "f32") data = new Float32Array(bytes.buffer);
+  else if (spec.dtype === "i16") data = new Int16Array(bytes.buffer);
+  else if (spec.dtype === "i32") data = new Int32Array(bytes.buffer);
+  else {  // float16 -> float32
+    const h = new Uint16Array(bytes.buffer);
+    data = new Float32Array(h.length);
+    for (let i = 0; i < h.length; i++) {
+      const s = h[i] >> 15 ? -1 : 1, e = (h[i] >> 10) & 31, f = h[i] & 1023;
+      data[i] = e === 0 ? s * f * Math.pow(2, -24) : e === 31 ? (f ? NaN : s * Infinity)
+        : s * Math.pow(2, e - 15) * (1 + f / 1024);
+    }
+  }
+  return {data, shape: spec.shape};
+}
+
+// row i of a [n, ...] array as a plain array
+function row(arr, i) {
+  const size = arr.shape.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from(arr.data.subarray(i * size, (i + 1) * size));
+}
+
+function fourierBasis(p) {  // orthonormal rows: const, cos k, sin k (k = 1..p//2), the paper's order
+  const rows = [], names = [];
+  const push = (f, name) => {
+    const r = Array.from({length: p}, (_, x) => f(x));
+    const n = Math.hypot(...r);
+    rows.push(r.map(v => v / n)); names.push(name);
+  };
+  push(() => 1, "const");
+  for (let k = 1; k <= Math.floor(p / 2); k++) {
+    push(x => Math.cos(2 * Math.PI * k * x / p), "cos " + k);
+    if (2 * k !== p) push(x => Math.sin(2 * Math.PI * k * x / p), "sin " + k);
+  }
+  return {rows, names};
+}
+
+const runs = RUNS.map(r => Object.assign({}, r, {
+  embed: decode(r.embed_spectrum), freq: decode(r.neuron_freq), frac: decode(r.neuron_frac),
+  logit: decode(r.logit_spectrum), scores: decode(r.attention_scores), mapsArr: decode(r.maps),
+}));
+const PHASE = {memorization: "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
+               cleanup: "rgba(0,204,150,0.14)"};
+const COLORS = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"];
+let current = 0, idx = 0, timer = null;
+const grid = document.getElementById("grid");
+
+// plotly.js 3 reads every title as {text}: write them as strings here and wrap them once
+function titled(value) {
+  if (Array.isArray(value)) return value.map(titled);
+  if (value && typeof value === "object" && !ArrayBuffer.isView(value)) {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = k === "title" && typeof v === "string" ? {text: v} : titled(v);
+    return out;
+  }
+  return value;
+}
+
+function draw(id, traces, layout) {
+  return Plotly.react(panel(id), titled(traces), titled(Object.assign({margin: {t: 60}}, layout)));
+}
+
+function panel(id) {
+  let el = document.getElementById(id);
+  if (!el) { el = document.createElement("div"); el.id = id; el.className = "panel"; grid.appendChild(el); }
+  return el;
+}
+
+function phaseShapes(r, yref) {
+  const p = r.phases, out = [];
+  const bands = [["memorization", 0, p.memorization_end], ["circuit formation", p.memorization_end, p.cleanup_start],
+                 ["cleanup", p.cleanup_start, p.cleanup_end]];
+  for (const [name, a, b] of bands)
+    if (a !== null && b !== null && b > a)
+      out.push({type: "rect", xref: "x", yref: yref || "paper", x0: a, x1: b, y0: 0, y1: 1,
+                fillcolor: PHASE[name], line: {width: 0}, layer: "below", name});
+  return out;
+}
+
+function marker(step) {
+  return {type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1,
+          line: {color: "black", width: 1.5, dash: "dot"}};
+}
+
+const LOG = {type: "log", exponentformat: "power"};
+const LEGEND = {orientation: "h", y: -0.25};
+
+function lines(r, keys, names) {
+  return keys.map((k, i) => ({x: r.measures.step, y: r.measures[k], name: names[i], mode: "lines"}))
+             .filter(t => t.y.some(v => v !== null));
+}
+
+function drawStatic() {
+  // what does not move with the slider: curves (their marker moves), the neurons x checkpoints map
+  const r = runs[current];
+  const lossTraces = runs.length > 1
+    ? runs.flatMap((q, i) => [{x: q.measures.step, y: q.measures.test_loss, name: q.name + ": test",
+                              line: {color: COLORS[i % 6]}},
+                             {x: q.measures.step, y: q.measures.train_loss, name: q.name + ": train",
+                              line: {color: COLORS[i % 6], dash: "dash"}}])
+    : lines(r, ["train_loss", "test_loss", "restricted_loss", "excluded_loss"],
+            ["train loss", "test loss", "restricted loss", "excluded loss"]);
+  const shapes = runs.length > 1 ? runs.flatMap(q => phaseShapes(q)) : phaseShapes(r);
+  draw("losses", lossTraces, {title: "Losses" + (runs.length > 1 ? " of every run" : "") +
+    " (phases shaded)", xaxis: {title: "step"}, yaxis: Object.assign({title: "cross-entropy"}, LOG),
+    shapes, legend: LEGEND});
+  draw("accuracy", lines(r, ["train_acc", "test_acc"], ["train accuracy", "test accuracy"]),
+    {title: "Accuracy", xaxis: {title: "step"}, yaxis: {title: "accuracy", range: [0, 1.02]},
+     shapes: phaseShapes(r), legend: LEGEND});
+  draw("norm", [
+    {x: r.measures.step, y: r.measures.gini_embed, name: "Gini: W_E Fourier norms"},
+    {x: r.measures.step, y: r.measures.gini_neuron_logit, name: "Gini: W_out W_U Fourier norms"},
+    {x: r.measures.step, y: r.measures.sum_sq_weights, name: "sum of squared weights", yaxis: "y2",
+     line: {dash: "dash"}}].filter(t => t.y.some(v => v !== null)),
+    {title: "Weight norm and Gini", xaxis: {title: "step"}, yaxis: {title: "Gini", range: [0, 1]},
+     yaxis2: {title: "sum of squared weights", overlaying: "y", side: "right", rangemode: "tozero",
+              showgrid: false}, shapes: phaseShapes(r), legend: LEGEND});
+  if (runs.length > 1) {
+    const ks = [...new Set(runs.flatMap(q => Object.keys(q.cluster_sizes_final || {})))].sort((a, b) => a - b);
+    draw("compare", runs.map((q, i) => ({type: "bar", name: q.name,
+      x: ks.map(k => "k=" + k), y: ks.map(k => (q.cluster_sizes_final || {})[k] || 0),
+      marker: {color: COLORS[i % 6]}})),
+      {title: "Final cluster sizes per frequency, run by run (key frequencies: " +
+        runs.map(q => q.name + " " + JSON.stringify(q.key || [])).join("; ") + ")", barmode: "group",
+       xaxis: {type: "category", title: "frequency"}, yaxis: {title: "neurons"}, legend: LEGEND});
+  }
+  if (!r.freq) return;
+  const n = r.freq.shape[1], C = r.steps.length;
+  const z = r.neuron_order.map(j => Array.from({length: C}, (_, c) =>
+    r.frac.data[c * n + j] > r.threshold ? r.freq.data[c * n + j] : null));
+  draw("neuronmap", [{type: "heatmap", x: r.steps, y: r.neuron_order.map((j, i) => i), z,
+    colorscale: "Jet", colorbar: {title: "frequency"}, hoverongaps: false,
+    customdata: r.neuron_order.map(j => Array(C).fill(j)),
+    hovertemplate: "neuron %{customdata} at step %{x}: frequency %{z}<extra></extra>"}],
+    {title: "Neurons' frequencies over training (sorted by final cluster; blank: none > " +
+       Math.round(100 * r.threshold) + "%)",
+     xaxis: {title: "step"}, yaxis: {title: "neuron (sorted)", showticklabels: false}});
+}
+
+function nearestMap(r, step) {
+  let best = 0;
+  r.map_steps.forEach((s, i) => { if (Math.abs(s - step) < Math.abs(r.map_steps[best] - step)) best = i; });
+  return best;
+}
+
+function drawStep() {
+  const r = runs[current], step = (r.steps || r.measures.step)[idx];
+  document.getElementById("steplabel").textContent = "step " + step;
+  for (const id of ["losses", "accuracy", "norm"]) {
+    const el = document.getElementById(id);
+    const shapes = (el.layout.shapes || []).filter(s => s.type !== "line").concat([marker(step)]);
+    Plotly.relayout(el, {shapes});
+  }
+  if (!r.freq) return;
+  const n = r.freq.shape[1], key = new Set(r.key), p = r.p;
+  const spectrum = row(r.embed, idx), ks = spectrum.map((_, i) => i + 1).slice(0, spectrum.length - 1);
+  draw("embed", [{type: "bar", x: ks, y: spectrum.slice(1),
+    marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
+    {title: "Embedding spectrum at step " + step + " (key frequencies in red)",
+     xaxis: {title: "frequency k"}, yaxis: {title: "norm of W_E's frequency-k rows"}});
+  const freq = row(r.freq, idx), frac = row(r.frac, idx);
+  draw("neurons", [{type: "scatter", mode: "markers", x: freq, y: frac,
+    text: freq.map((_, j) => "neuron " + j), marker: {size: 5, color: freq.map(f => key.has(f) ? "crimson" : "grey")}}],
+    {title: "Every neuron's dominant frequency and the share of its variance it explains, step " + step,
+     xaxis: {title: "dominant frequency"}, yaxis: {title: "fraction of variance", range: [0, 1.02]},
+     shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.threshold, y1: r.threshold,
+               line: {dash: "dot"}}]});
+  const counts = {};
+  freq.forEach((f, j) => { if (frac[j] > r.threshold) counts[f] = (counts[f] || 0) + 1; });
+  const cks = Object.keys(counts).map(Number).sort((a, b) => a - b);
+  draw("clusters", [{type: "bar", x: cks.map(k => "k=" + k), y: cks.map(k => counts[k]),
+    text: cks.map(k => counts[k]), textposition: "outside", marker: {color: cks.map(k => key.has(k) ? "crimson" : "grey")}}],
+    {title: "Cluster sizes at step " + step + " (dotted: the key minimum, " + r.min_neurons + ")",
+     xaxis: {type: "category", title: "frequency"}, yaxis: {title: "neurons"},
+     shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]});
+  const logit = row(r.logit, idx);
+  draw("logit", [{type: "bar", x: ks, y: logit.slice(1),
+    marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
+    {title: "Neuron-to-logit map W_out W_U by output frequency, step " + step,
+     xaxis: {title: "output frequency k"}, yaxis: {title: "norm"}});
+  drawAttention(r, step);
+  drawNeuron(r, step);
+}
+
+function drawAttention(r, step) {
+  const heads = r.scores.shape[1], V = r.scores.shape[3], p = r.p, eq = V - 1;
+  const s = row(r.scores, idx), at = (h, pos, v) => s[(h * 3 + pos) * V + v];
+  const traces = [];
+  for (let h = 0; h < heads; h++) {
+    const z = [];
+    for (let a = 0; a < p; a++) {
+      const line = [];
+      for (let b = 0; b < p; b++) {
+        const sa = at(h, 0, a), sb = at(h, 1, b), se = at(h, 2, eq), m = Math.max(sa, sb, se);
+        const ea = Math.exp(sa - m), eb = Math.exp(sb - m), ee = Math.exp(se - m);
+        line.push(ea / (ea + eb + ee));
+      }
+      z.push(line);
+    }
+    traces.push({type: "heatmap", z, xaxis: "x" + (h + 1), yaxis: "y" + (h + 1), coloraxis: "coloraxis",
+                 hovertemplate: "a=%{y}, b=%{x}: %{z:.3f}<extra>head " + h + "</extra>"});
+  }
+  const layout = {title: "Attention of '=' to a, per head (layer 0), step " + step,
+    grid: {rows: 1, columns: heads, pattern: "independent"},
+    coloraxis: {colorscale: "RdBu", cmin: 0, cmax: 1, colorbar: {title: "attention"}}};
+  for (let h = 0; h < heads; h++) {
+    layout["xaxis" + (h + 1)] = {title: "b (head " + h + ")"};
+    layout["yaxis" + (h + 1)] = h === 0 ? {title: "a"} : {};
+  }
+  draw("attention", traces, layout);
+}
+
+let basis = null;
+function drawNeuron(r, step) {
+  if (!r.mapsArr) return;
+  const select = document.getElementById("neuron"), which = Number(select.value || 0);
+  const m = nearestMap(r, step), p = r.p, n = r.picked.length;
+  const act = r.mapsArr.data.subarray((m * n + which) * p * p, (m * n + which + 1) * p * p);
+  const z = Array.from({length: p}, (_, a) => Array.from(act.subarray(a * p, (a + 1) * p)));
+  if (!basis || basis.rows.length !== p) basis = fourierBasis(p);
+  const B = basis.rows;  // coefficients C = B X B^T, shown as |C| (constant term zeroed: it dwarfs the rest)
+  const tmp = B.map(br => Array.from({length: p}, (_, b) => br.reduce((s, v, a) => s + v * z[a][b], 0)));
+  const coef = tmp.map(t => B.map(bc => Math.abs(bc.reduce((s, v, b) => s + v * t[b], 0))));
+  coef[0][0] = 0;
+  const label = "neuron " + r.picked[which] + " at step " + r.map_steps[m] +
+    (r.map_steps[m] !== step ? " (nearest stored map)" : "");
+  draw("neuronact", [{type: "heatmap", z, colorscale: "Viridis", colorbar: {title: "activation"}}],
+    {title: label + ": activation over (a, b)", xaxis: {title: "b"}, yaxis: {title: "a"}});
+  draw("neuronfourier", [{type: "heatmap", z: coef, x: basis.names, y: basis.names,
+    colorscale: "Blues", reversescale: true, colorbar: {title: "|coefficient|"}}],
+    {title: label + ": 2D Fourier spectrum", xaxis: {title: "basis function of b"},
+     yaxis: {title: "basis function of a"}});
+}
+
+function selectRun(i) {
+  current = i; idx = 0;
+  const r = runs[i], steps = r.steps || r.measures.step;
+  const slider = document.getElementById("slider");
+  slider.max = steps.length - 1; slider.value = 0;
+  const select = document.getElementById("neuron");
+  select.innerHTML = "";
+  (r.picked || []).forEach((j, k) => {
+    const f = r.freq ? r.freq.data[(r.steps.length - 1) * r.freq.shape[1] + j] : null;
+    const o = document.createElement("option"); o.value = k;
+    o.textContent = j + (f !== null ? " (final k=" + f + ")" : ""); select.appendChild(o);
+  });
+  select.parentElement.style.display = r.picked ? "" : "none";
+  document.getElementById("notes").innerHTML = runs.filter(q => q.note || !q.generalised).map(q =>
+    "<div class='note'>" + q.name + ": " + (q.note || "") + (q.generalised ? "" :
+    (q.note ? "; " : "") + "the last checkpoint has not generalised (test accuracy < 99%): no circuit is claimed " +
+    "and no phase placed") + "</div>").join("");
+  for (const id of ["embed", "neurons", "clusters", "logit", "attention", "neuronact", "neuronfourier", "neuronmap"]) {
+    const el = document.getElementById(id);
+    if (el && !r.freq) { Plotly.purge(el); el.remove(); }
+  }
+  drawStatic(); drawStep();
+}
+
+function go(i) {
+  const steps = runs[current].steps || runs[current].measures.step;
+  idx = Math.max(0, Math.min(steps.length - 1, i));
+  document.getElementById("slider").value = idx;
+  drawStep();
+}
+
+function togglePlay() {
+  const button = document.getElementById("play");
+  if (timer) { clearInterval(timer); timer = null; button.innerHTML = "&#9654;"; return; }
+  button.innerHTML = "&#10074;&#10074;";
+  timer = setInterval(() => {
+    const steps = runs[current].steps || runs[current].measures.step;
+    if (idx >= steps.length - 1) togglePlay(); else go(idx + 1);
+  }, 250);
+}
+
+const runSelect = document.getElementById("run");
+runs.forEach((r, i) => { const o = document.createElement("option"); o.value = i; o.textContent = r.name;
+                         runSelect.appendChild(o); });
+document.getElementById("runpick").style.display = runs.length > 1 ? "" : "none";
+runSelect.addEventListener("change", e => selectRun(Number(e.target.value)));
+document.getElementById("slider").addEventListener("input", e => go(Number(e.target.value)));
+document.getElementById("neuron").addEventListener("change", () => drawNeuron(runs[current],
+  (runs[current].steps || runs[current].measures.step)[idx]));
+document.getElementById("play").addEventListener("click", togglePlay);
+document.addEventListener("keydown", e => {
+  if (e.target.tagName === "SELECT") return;
+  if (e.key === "ArrowRight") { go(idx + 1); e.preventDefault(); }
+  else if (e.key === "ArrowLeft") { go(idx - 1); e.preventDefault(); }
+  else if (e.key === " ") { togglePlay(); e.preventDefault(); }
+});
+selectRun(0);

@@ -1,0 +1,138 @@
+"""``mechgrok explore``: one self-contained HTML file that moves every view through training together.
+
+The page needs nothing but a browser: plotly.js and the data are inlined, and it makes no
+network request. One checkpoint slider (with play/pause and the arrow keys) drives every
+panel. The data are the analysis's numbers (report.json, measures.csv, spectrum.csv) and the
+per-checkpoint arrays ``mechgrok analyze`` stores in explorer.safetensors (see
+``trajectory.py``), sent as base64 typed arrays; what a panel shows at a checkpoint is read
+from them, or computed from them in the page (an attention map from the score tables, a
+neuron's 2D Fourier spectrum from its activations).
+
+Several runs: the loss curves and phases are overlaid, the key frequencies and cluster sizes
+are shown side by side, and a run selector chooses the run the per-checkpoint panels show.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import MechgrokError
+from ..fileio import atomic_write
+from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
+from . import trajectory
+from .report import Report, analyze_run, read_report
+
+PANEL_NOTE = ("panels of the circuit (spectra, neurons, clusters, attention, neuron-to-logit map) are left out: "
+              "the inputs of task {task} are not the Z_p grid")
+
+
+def _b64(tensor: torch.Tensor) -> dict[str, Any]:
+    """A tensor as {dtype, shape, b64} (little-endian bytes) for the page's decoder."""
+    t = tensor.detach().cpu().contiguous()
+    dtype = {torch.float16: "f16", torch.float32: "f32", torch.int16: "i16", torch.int64: "i32"}[t.dtype]
+    if t.dtype == torch.int64:
+        t = t.to(torch.int32)
+    return {"dtype": dtype, "shape": list(t.shape), "b64": base64.b64encode(t.numpy().tobytes()).decode()}
+
+
+def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] | None]:
+    """The run's analysis and explorer arrays; ``mechgrok analyze`` is run first when they are missing."""
+    run = load_run(run_dir)
+    out = run.analysis_dir
+    report = read_report(out) if (out / REPORT_FILE).is_file() else None
+    needs_arrays = report is None or (report.circuit is not None and not (out / EXPLORER_ARRAYS_FILE).is_file())
+    if needs_arrays:
+        report = analyze_run(run.path, figures=False, progress=False)
+    if report.circuit is None:
+        return report, None
+    return report, trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
+
+
+def run_payload(run_dir: Path) -> dict[str, Any]:
+    """Everything the page needs about one run (JSON-serialisable)."""
+    report, arrays = _report_and_arrays(Path(run_dir))
+    cfg = report.config
+    columns = ("step", "train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
+               "sum_sq_weights", "gini_embed", "gini_neuron_logit")
+    payload = {
+        "name": Path(run_dir).name, "task": cfg["task"], "p": cfg["p"],
+        "measures": {c: [getattr(m, c) for m in report.measures] for c in columns},
+        "phases": {k: getattr(report.phases, k) for k in ("memorization_end", "cleanup_start", "cleanup_end")},
+        "grok_step": report.grok_step, "generalised": report.generalised,
+        "note": None if arrays is not None else PANEL_NOTE.format(task=cfg["task"]),
+    }
+    if arrays is None:
+        return payload
+    circuit = report.circuit
+    steps = arrays["steps"].tolist()
+    spectra = {int(r["step"]): r for r in report.spectra}
+    ks = sorted(int(k[1:]) for k in report.spectra[0] if k.startswith("k"))
+    final_freq, final_frac = arrays["neuron_freq"][-1], arrays["neuron_frac"][-1].float()
+    clustered = (final_frac > circuit.threshold) & torch.isin(final_freq.long(), torch.tensor(circuit.frequencies))
+    # neurons ordered by final cluster (key frequencies first, cleanest first), the rest after
+    order = sorted(range(len(final_freq)), key=lambda n: (not bool(clustered[n]), int(final_freq[n]),
+                                                          -float(final_frac[n])))
+    payload.update({
+        "steps": steps, "key": circuit.frequencies, "claimed": circuit.claimed, "threshold": circuit.threshold,
+        "min_neurons": circuit.min_neurons, "cluster_sizes_final": {str(k): v for k, v in
+                                                                   circuit.cluster_sizes_all.items()},
+        "embed_spectrum": _b64(torch.tensor([[spectra[s][f"k{k}"] for k in ks] for s in steps], dtype=torch.float32)),
+        "neuron_order": order,
+        "neuron_freq": _b64(arrays["neuron_freq"]), "neuron_frac": _b64(arrays["neuron_frac"]),
+        "logit_spectrum": _b64(arrays["logit_spectrum"]), "attention_scores": _b64(arrays["attention_scores"]),
+        "picked": arrays["picked"].tolist(), "map_steps": arrays["map_steps"].tolist(),
+        "maps": _b64(arrays["maps"]) if "maps" in arrays else None,
+    })
+    return payload
+
+
+def write_explorer(run_dirs: list[str | Path], out: str | Path | None = None) -> Path:
+    """Write the explorer of ``run_dirs`` (default path: RUN_DIR/analysis/explorer.html for one run)."""
+    if not run_dirs:
+        raise MechgrokError("explore needs at least one run directory")
+    if out is None:
+        if len(run_dirs) > 1:
+            raise MechgrokError("several runs: say where the explorer goes with --out FILE.html")
+        out = load_run(run_dirs[0]).analysis_dir / EXPLORER_FILE
+    out = Path(out)
+    if not out.parent.is_dir() and out.parent.name != "analysis":  # a run's analysis/ is made by analyze
+        raise MechgrokError(f"{out.parent} is not a directory")
+    runs = [run_payload(Path(d)) for d in run_dirs]
+    from plotly.offline import get_plotlyjs
+
+    html = (_TEMPLATE.replace("/*PLOTLY*/", get_plotlyjs())
+            .replace("/*DATA*/", json.dumps(runs, separators=(",", ":")).replace("</", "<\\/"))
+            .replace("/*APP*/", (Path(__file__).with_name("explorer.js")).read_text()))
+    atomic_write(out, lambda tmp: tmp.write_text(html))
+    return out
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mechgrok explorer</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}
+header{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;padding:8px 16px;
+display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+header input[type=range]{flex:1;min-width:300px}
+#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:8px;padding:8px}
+.panel{background:#fff;border:1px solid #e3e3e3;min-height:360px}
+.note{padding:8px 16px;color:#8a4b00}
+</style></head><body>
+<header><strong>mechgrok explorer</strong>
+<label id="runpick">run <select id="run"></select></label>
+<button id="play" title="play / pause (space)">&#9654;</button>
+<input id="slider" type="range" min="0" value="0" step="1" aria-label="checkpoint">
+<span id="steplabel"></span>
+<label>neuron <select id="neuron"></select></label></header>
+<div id="notes"></div>
+<div id="grid"></div>
+<script>/*PLOTLY*/</script>
+<script>const RUNS = /*DATA*/;</script>
+<script>/*APP*/</script>
+</body></html>
+"""

@@ -1,0 +1,116 @@
+"""Per-checkpoint arrays for the explorer, computed once by ``mechgrok analyze``.
+
+Stored in ``RUN_DIR/analysis/explorer.safetensors`` (float16 where the numbers are shares or
+activations; float32 where a softmax or a log scale needs them), one row per analysed
+checkpoint of a Z_p grid run:
+
+- ``neuron_freq`` [C, d_mlp] int16, ``neuron_frac`` [C, d_mlp] float16: each neuron's dominant
+  frequency and the share of its variance that frequency explains (the clustering's inputs);
+- ``logit_spectrum`` [C, K + 1]: norm of each output frequency of W_out W_U (neuron -> logit map);
+- ``attention_scores`` [C, heads, 3, d_vocab]: layer 0's attention score of the '=' query on
+  each (position, token) key, q . k / sqrt(d_head). In layer 0 a key depends on its token and
+  position only, so the attention of '=' to a on input (a, b) is exactly
+  softmax(s[0, a], s[1, b], s[2, =])[0]: the browser computes every (a, b) map from these tables;
+- ``maps`` [M, n, p, p] float16: the activations over (a, b) of ``picked`` neurons (a few per key
+  frequency, two unclustered) at ``map_steps``, at most MAX_MAP_STEPS checkpoints evenly spread
+  (the full set of p^2 activations at every checkpoint would be gigabytes).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..fileio import load_tensors, save_tensors
+from ..errors import MechgrokError
+from .measures import NeuronClusters
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
+
+MAX_MAP_STEPS = 26
+PER_KEY_FREQUENCY = 3
+UNCLUSTERED = 2
+FORMAT = "explorer-arrays"
+
+
+def attention_scores(model: HookedTransformer) -> torch.Tensor:
+    """[heads, 3, d_vocab] layer-0 scores of the last ('=') query on each (position, token) key."""
+    attn = model.blocks[0].attn
+    W_E, W_pos = model.W_E.detach(), model.W_pos.detach()
+    eq = W_E.shape[0] - 1
+    q = torch.einsum("d,hde->he", W_E[eq] + W_pos[2], attn.W_Q.detach()) + attn.b_Q.detach()  # [heads, d_head]
+    keys = torch.einsum("pvd,hde->hpve", W_E[None] + W_pos[:3, None], attn.W_K.detach()) \
+        + attn.b_K.detach()[:, None, None]  # [heads, pos, vocab, d_head]
+    return torch.einsum("he,hpve->hpv", q, keys) / math.sqrt(attn.W_Q.shape[-1])
+
+
+def pick_neurons(clusters: NeuronClusters, key_freqs: list[int]) -> list[int]:
+    """A few neurons to show over (a, b): the cleanest PER_KEY_FREQUENCY of each key cluster, and UNCLUSTERED others."""
+    picked: list[int] = []
+    for k in key_freqs:
+        members = torch.nonzero(clusters.members(k)).flatten()
+        order = clusters.best_frac[members].argsort(descending=True)
+        picked += members[order[:PER_KEY_FREQUENCY]].tolist()
+    others = torch.nonzero(~clusters.clustered).flatten()[:UNCLUSTERED].tolist()
+    return picked + others
+
+
+def map_steps(steps: list[int]) -> list[int]:
+    """At most MAX_MAP_STEPS checkpoints, evenly spread, the first and the last included."""
+    if len(steps) <= MAX_MAP_STEPS:
+        return list(steps)
+    index = torch.linspace(0, len(steps) - 1, MAX_MAP_STEPS).round().long().unique()
+    return [steps[i] for i in index.tolist()]
+
+
+def checkpoint_arrays(model: HookedTransformer, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
+                      neurons: torch.Tensor | None, picked: list[int]) -> dict[str, torch.Tensor]:
+    """One checkpoint's rows (``neurons`` [p, p, d_mlp] given only at the map steps)."""
+    arrays = {"neuron_freq": clusters.best_freq.to(torch.int16), "neuron_frac": clusters.best_frac.half(),
+              "logit_spectrum": logit_spectrum.float(), "attention_scores": attention_scores(model).float()}
+    if neurons is not None:
+        arrays["maps"] = neurons[..., picked].permute(2, 0, 1).half()
+    return arrays
+
+
+def save_arrays(path: Path, steps: list[int], rows: dict[int, dict[str, torch.Tensor]], picked: list[int],
+                key_from_step: int) -> None:
+    """Stack the rows of ``steps`` into one file (a step without a row is left out)."""
+    present = [s for s in steps if s in rows]
+    with_maps = [s for s in present if "maps" in rows[s]]
+    tensors = {name: torch.stack([rows[s][name] for s in present])
+               for name in ("neuron_freq", "neuron_frac", "logit_spectrum", "attention_scores")}
+    tensors.update(steps=torch.tensor(present), picked=torch.tensor(picked, dtype=torch.int64),
+                   map_steps=torch.tensor(with_maps, dtype=torch.int64))
+    if with_maps:
+        tensors["maps"] = torch.stack([rows[s]["maps"] for s in with_maps])
+    save_tensors(path, tensors, {"kind": FORMAT, "key_from_step": key_from_step})
+
+
+def load_arrays(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    loaded = load_tensors(path, FORMAT)
+    return loaded.tensors, loaded.meta
+
+
+def previous_rows(path: Path, picked: list[int], key_from_step: int) -> dict[int, dict[str, torch.Tensor]]:
+    """The rows of an earlier analysis for the same picked neurons and final checkpoint; {} when none or damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        tensors, meta = load_arrays(path)
+    except MechgrokError:
+        return {}
+    if meta.get("key_from_step") != key_from_step or tensors["picked"].tolist() != picked:
+        return {}
+    maps = dict(zip(tensors["map_steps"].tolist(), tensors["maps"])) if "maps" in tensors else {}
+    rows = {}
+    for i, step in enumerate(tensors["steps"].tolist()):
+        rows[step] = {name: tensors[name][i] for name in ("neuron_freq", "neuron_frac", "logit_spectrum",
+                                                           "attention_scores")}
+        if step in maps:
+            rows[step]["maps"] = maps[step]
+    return rows

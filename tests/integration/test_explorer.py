@@ -1,0 +1,105 @@
+"""The HTML explorer, opened in a real browser (headless Chromium driven by Playwright)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mechgrok.cli import main
+
+from ..conftest import small_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "the explorer tests need Debian's chromium: apt-get install chromium (.ci/run does)"
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+def _open(browser, path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.errors, page.requests = [], []
+    page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_function("document.getElementById('losses') && document.getElementById('losses').data")
+    return page
+
+
+def _y(page, panel, trace=0):
+    return page.evaluate(f"Array.from(document.getElementById('{panel}').data[{trace}].y || [])")
+
+
+def _z(page, panel):
+    return page.evaluate(f"document.getElementById('{panel}').data[0].z.flat().slice(0, 200)")
+
+
+@pytest.fixture(scope="module")
+def explored(grokked_run, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("explore") / "run"
+    shutil.copytree(grokked_run, run_dir)
+    assert main(["analyze", str(run_dir), "--every", "2", "--quiet", "--no-figures"]) == 0
+    assert main(["explore", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_explorer_is_offline_and_every_panel_follows_the_slider(browser, explored):
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    assert page.errors == []
+    assert all(url.startswith("file://") for url in page.requests) and len(page.requests) == 1  # nothing fetched
+    panels = {"losses", "accuracy", "norm", "neuronmap", "embed", "neurons", "clusters", "logit", "attention",
+              "neuronact", "neuronfourier"}
+    assert panels <= set(page.evaluate("Array.from(document.querySelectorAll('.panel')).map(e => e.id)"))
+    before = {name: _y(page, name) for name in ("embed", "logit", "neurons")}
+    attention_before, label_before = _z(page, "attention"), page.inner_text("#steplabel")
+    page.locator("#slider").fill("10")  # the slider moves every panel at once
+    page.wait_for_timeout(300)
+    assert page.inner_text("#steplabel") != label_before
+    assert all(_y(page, name) != values for name, values in before.items())
+    assert _z(page, "attention") != attention_before
+    marker = page.evaluate("document.getElementById('losses').layout.shapes.filter(s => s.type === 'line')[0].x0")
+    assert f"step {marker}" == page.inner_text("#steplabel")
+    page.keyboard.press("ArrowLeft")  # the arrow keys step through checkpoints
+    assert page.evaluate("Number(document.getElementById('slider').value)") == 9
+    activation = _z(page, "neuronact")
+    page.select_option("#neuron", index=3)  # the neuron picker
+    page.wait_for_timeout(200)
+    assert _z(page, "neuronact") != activation
+    assert "neuron" in page.evaluate("document.getElementById('neuronact').layout.title.text")
+    page.screenshot(path=str(explored / "analysis" / "explorer.png"))
+    assert page.errors == []
+
+
+def test_a_run_without_the_grid_gets_its_panels_and_a_note(browser, tmp_path):
+    from mechgrok import train
+
+    run_dir = train(small_config(tmp_path, task="perm", p=3, steps=20), progress=False).run_dir
+    assert main(["explore", str(run_dir)]) == 0  # analyses first: there is no analysis yet
+    page = _open(browser, run_dir / "analysis" / "explorer.html")
+    assert page.errors == []
+    assert "are not the Z_p grid" in page.inner_text("#notes")
+    ids = set(page.evaluate("Array.from(document.querySelectorAll('.panel')).map(e => e.id)"))
+    assert ids == {"losses", "accuracy", "norm"}
+
+
+def test_several_runs_overlay_losses_and_compare_clusters(browser, explored, tmp_path, capsys):
+    other = tmp_path / "seed1"
+    shutil.copytree(explored, other)
+    out = tmp_path / "both.html"
+    assert main(["explore", str(explored), str(other)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["explore", str(explored), str(other), "--out", str(out)]) == 0
+    page = _open(browser, out)
+    assert page.errors == []
+    assert page.evaluate("document.getElementById('losses').data.length") == 4  # train and test of each run
+    assert page.evaluate("document.getElementById('compare').data.length") == 2
+    page.select_option("#run", index=1)
+    assert page.errors == []
