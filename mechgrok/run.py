@@ -207,6 +207,14 @@ class Run:
             model = Transformer(self.config.model, self.d_vocab, self.n_classes)
         return {k: tuple(v.shape) for k, v in weights_only(model.state_dict()).items()}
 
+    def at(self, step: int):
+        """The explorer's views of analysed checkpoint ``step``: ``run.at(step).view("attention")`` (a plotly Figure)."""
+        from .analysis.views import RunViews
+
+        if "_views" not in self.__dict__:
+            self.__dict__["_views"] = RunViews(self)
+        return self.__dict__["_views"].at(step)
+
     def model(self, step: int | None = None, device: str = "cpu") -> HookedTransformer:
         """A HookedTransformer holding the weights of checkpoint ``step`` (default: the last)."""
         from .model import build_hooked_transformer

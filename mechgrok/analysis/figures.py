@@ -95,6 +95,12 @@ def spectrum_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int]) -> 
     return fig.update_layout(title="Embedding spectrum (key frequencies in red)", height=800, showlegend=False)
 
 
+def frequency_bars(ks: list[int], values: list[float], key_freqs: list[int], title: str, y_title: str) -> go.Figure:
+    """One bar per frequency k, the key frequencies in red."""
+    fig = go.Figure(go.Bar(x=ks, y=values, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]))
+    return fig.update_layout(title=title, xaxis_title="frequency k", yaxis_title=y_title)
+
+
 def spectrum_slider_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
     """A bar chart of a [K + 1] frequency spectrum per checkpoint, with a slider over the steps.
 

@@ -103,3 +103,26 @@ def test_several_runs_overlay_losses_and_compare_clusters(browser, explored, tmp
     assert page.evaluate("document.getElementById('compare').data.length") == 2
     page.select_option("#run", index=1)
     assert page.errors == []
+
+
+def test_every_view_in_python_at_a_checkpoint(explored):
+    from mechgrok import MechgrokError, load_run
+    from mechgrok.analysis.views import VIEWS, widget
+
+    run = load_run(explored)
+    steps = run.at(run.steps[-1]).views.steps
+    middle = steps[len(steps) // 2]
+    checkpoint = run.at(middle)
+    for name in VIEWS:
+        fig = checkpoint.view(name)
+        assert fig.layout.title.text and fig.data, name
+    assert str(middle) in checkpoint.view("embedding_spectrum").layout.title.text
+    attention = checkpoint.view("attention").data[0].z
+    assert attention.shape == (23, 23) and float(attention.min()) >= 0 and float(attention.max()) <= 1
+    assert checkpoint.view("losses").layout.shapes[-1].x0 == middle  # the checkpoint is marked
+    with pytest.raises(MechgrokError, match="unknown view 'nope'"):
+        checkpoint.view("nope")
+    with pytest.raises(MechgrokError, match="was not analysed"):
+        run.at(middle + 1)
+    box = widget(run, ["losses", "attention"])
+    assert box.children[0].value == steps[-1] and len(box.children[0].options) == len(steps)

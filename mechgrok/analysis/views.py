@@ -1,0 +1,174 @@
+"""The explorer's views in Python: ``run.at(step).view(name)`` returns a plotly Figure.
+
+    run = load_run("checkpoints/add_p113_seed0")
+    run.at(6400).view("embedding_spectrum").show()
+    widget(run, ["losses", "embedding_spectrum", "attention"])   # one slider moving several views
+
+They read what ``mechgrok analyze`` stored (report, measures, explorer.safetensors), like the
+HTML explorer, and draw with the pure functions of ``figures.py``. ``VIEWS`` lists the names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
+
+import plotly.graph_objects as go
+import torch
+
+from ..errors import MechgrokError
+from ..run import EXPLORER_ARRAYS_FILE
+from . import figures, trajectory
+from .report import load_report
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+CURVE_VIEWS = ("losses", "restricted_excluded", "weight_norm")
+CHECKPOINT_VIEWS = ("embedding_spectrum", "neurons", "cluster_sizes", "neuron_logit", "attention", "neuron")
+VIEWS = CURVE_VIEWS + CHECKPOINT_VIEWS
+
+
+class RunViews:
+    """A run's analysis and explorer arrays, read once; ``at(step)`` gives one checkpoint's views."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.report = load_report(run.path)
+
+    @cached_property
+    def arrays(self) -> dict[str, torch.Tensor] | None:
+        path = self.run.analysis_dir / EXPLORER_ARRAYS_FILE
+        return trajectory.load_arrays(path)[0] if self.report.circuit is not None and path.is_file() else None
+
+    @property
+    def steps(self) -> list[int]:
+        return self.arrays["steps"].tolist() if self.arrays is not None else [m.step for m in self.report.measures]
+
+    def at(self, step: int) -> "CheckpointViews":
+        if step not in self.steps:
+            raise MechgrokError(f"step {step} was not analysed; analysed steps run {self.steps[0]}..{self.steps[-1]} "
+                                f"({len(self.steps)} of them, e.g. {self.steps[: 5]})")
+        return CheckpointViews(self, step)
+
+
+class CheckpointViews:
+    """One analysed checkpoint; ``view(name)`` draws one of VIEWS there."""
+
+    def __init__(self, views: RunViews, step: int):
+        self.views, self.step = views, step
+        self.index = views.steps.index(step)
+
+    def view(self, name: str, **options: Any) -> go.Figure:
+        """Figure ``name`` (one of VIEWS) at this checkpoint; ``neuron`` takes ``neuron=`` (one of the picked)."""
+        draw: dict[str, Callable[..., go.Figure]] = {
+            "losses": self._losses, "restricted_excluded": self._restricted_excluded, "weight_norm": self._norm,
+            "embedding_spectrum": self._spectrum, "neurons": self._neurons, "cluster_sizes": self._clusters,
+            "neuron_logit": self._logit, "attention": self._attention, "neuron": self._neuron}
+        if name not in draw:
+            raise MechgrokError(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
+        if name in CHECKPOINT_VIEWS and self.views.arrays is None:
+            raise MechgrokError(f"view {name!r} needs the circuit arrays, which task {self.views.report.config['task']} "
+                                "runs do not have (their inputs are not the Z_p grid)")
+        return draw[name](**options)
+
+    # -- curves, with the checkpoint marked ---------------------------------------------------
+    def _marked(self, fig: go.Figure) -> go.Figure:
+        return fig.add_vline(x=self.step, line_dash="dot", line_color="black")
+
+    def _losses(self) -> go.Figure:
+        r = self.views.report
+        return self._marked(figures.loss_figure(r.measures, r.phases, r.grok_step))
+
+    def _restricted_excluded(self) -> go.Figure:
+        r = self.views.report
+        return self._marked(figures.restricted_excluded_figure(r.measures, r.phases))
+
+    def _norm(self) -> go.Figure:
+        r = self.views.report
+        return self._marked(figures.gini_norm_figure(r.measures, r.phases))
+
+    # -- one checkpoint -----------------------------------------------------------------------
+    @property
+    def _key(self) -> list[int]:
+        return self.views.report.circuit.frequencies
+
+    def _row(self, name: str) -> torch.Tensor:
+        return self.views.arrays[name][self.index].float()
+
+    def _spectrum(self) -> go.Figure:
+        row = next(s for s in self.views.report.spectra if int(s["step"]) == self.step)
+        ks = sorted(int(k[1:]) for k in row if k.startswith("k") and k != "k0")
+        return figures.frequency_bars(ks, [row[f"k{k}"] for k in ks], self._key,
+                                      f"Embedding spectrum at step {self.step} (key frequencies in red)",
+                                      "norm of W_E's frequency-k rows")
+
+    def _logit(self) -> go.Figure:
+        row = self._row("logit_spectrum")
+        return figures.frequency_bars(list(range(1, len(row))), row[1:].tolist(), self._key,
+                                      f"Neuron-to-logit map W_out W_U by output frequency, step {self.step}", "norm")
+
+    def _neurons(self) -> go.Figure:
+        freq, frac = self._row("neuron_freq"), self._row("neuron_frac")
+        fig = go.Figure(go.Scatter(x=freq.tolist(), y=frac.tolist(), mode="markers",
+                                   marker=dict(color=["crimson" if int(f) in self._key else "grey" for f in freq])))
+        fig.add_hline(y=self.views.report.circuit.threshold, line_dash="dot")
+        return fig.update_layout(title=f"Every neuron's dominant frequency and its share of the variance, step "
+                                       f"{self.step}", xaxis_title="dominant frequency",
+                                 yaxis=dict(title="fraction of variance", range=[0, 1.02]))
+
+    def _clusters(self) -> go.Figure:
+        circuit = self.views.report.circuit
+        freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
+        ks, counts = torch.unique(freq[frac > circuit.threshold], return_counts=True)
+        sizes = dict(zip(ks.tolist(), counts.tolist()))
+        at_step = dataclasses.replace(circuit, cluster_sizes_all=sizes)
+        return figures.clusters_figure(at_step).update_layout(title=f"Cluster sizes at step {self.step}")
+
+    def _attention(self) -> go.Figure:
+        scores = self._row("attention_scores")  # [heads, 3, d_vocab]
+        p = self.views.report.config["p"]
+        s_a, s_b, s_eq = scores[:, 0, :p], scores[:, 1, :p], scores[:, 2, -1]
+        stacked = torch.stack(torch.broadcast_tensors(s_a[:, :, None], s_b[:, None, :], s_eq[:, None, None]), -1)
+        pattern = stacked.softmax(-1)[..., 0].permute(1, 2, 0)  # [a, b, head]
+        return figures.attention_figure(pattern).update_layout(
+            title=f"Attention of '=' to a, per head (layer 0), step {self.step}")
+
+    def _neuron(self, neuron: int | None = None) -> go.Figure:
+        arrays = self.views.arrays
+        picked = arrays["picked"].tolist()
+        neuron = picked[0] if neuron is None else neuron
+        if neuron not in picked:
+            raise MechgrokError(f"neuron {neuron}'s activations are not stored; stored: {picked}")
+        map_steps = arrays["map_steps"].tolist()
+        nearest = min(range(len(map_steps)), key=lambda i: abs(map_steps[i] - self.step))
+        activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
+        where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")
+        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None).update_layout(
+            title=f"Neuron {neuron} in the 2D Fourier basis, {where}")
+
+
+def widget(run: Run, names: list[str] | tuple[str, ...] = ("losses", "embedding_spectrum", "cluster_sizes")):
+    """One slider over the analysed checkpoints redrawing ``names`` together (ipywidgets)."""
+    import ipywidgets
+    from IPython.display import display
+
+    views = RunViews(run)
+    unknown = sorted(set(names) - set(VIEWS))
+    if unknown:
+        raise MechgrokError(f"unknown view(s) {', '.join(unknown)}; views: {', '.join(VIEWS)}")
+    slider = ipywidgets.SelectionSlider(options=views.steps, value=views.steps[-1], description="step",
+                                        continuous_update=False, layout=ipywidgets.Layout(width="90%"))
+    output = ipywidgets.Output()
+
+    def redraw(change=None) -> None:
+        output.clear_output(wait=True)
+        with output:
+            checkpoint = views.at(slider.value)
+            for name in names:
+                display(checkpoint.view(name))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([slider, output])
