@@ -9,6 +9,7 @@ Z_p tasks (``n = p``):
 - ``add``     a + b mod p
 - ``sub``     a - b mod p
 - ``div``     a * b^-1 mod p, b != 0 (p must be prime so every b != 0 has an inverse)
+- ``mul``     a * b mod p over the same pairs as div (b != 0, p prime): Z_p^* in disguise
 - ``x2xyy2``  a^2 + ab + b^2 mod p
 - ``x3xy2y``  a^3 + a*b^2 + b mod p (the "hard" task of the grokking forum thread)
 - ``rand``    a fixed uniformly random table drawn from the run's seed: a memorization-only
@@ -115,6 +116,7 @@ ZP_TASKS: dict[str, _ZpTask] = {
     "add": _ZpTask(_mod_table(lambda a, b: a + b)),
     "sub": _ZpTask(_mod_table(lambda a, b: a - b)),
     "div": _ZpTask(_div_labels, needs_prime=True, b_nonzero=True),
+    "mul": _ZpTask(_mod_table(lambda a, b: a * b), needs_prime=True, b_nonzero=True),
     "x2xyy2": _ZpTask(_mod_table(lambda a, b: a * a + a * b + b * b)),
     "x3xy2y": _ZpTask(_mod_table(lambda a, b: a**3 + a * b * b + b)),
     "rand": _ZpTask(_rand_labels),

@@ -19,7 +19,7 @@ def _error(capsys, argv):
     (["--p", "2"], "p must be at least 3"),
     (["--frac-train", "1.5"], "frac_train must lie strictly between 0 and 1"),
     (["--frac-train", "0"], "frac_train must lie strictly between 0 and 1"),
-    (["--task", "mul"], "unknown task 'mul'"),
+    (["--task", "mod"], "unknown task 'mod'"),
     (["--device", "tpu9"], "unknown device"),
     (["--device", "cuda"], "CUDA is not available"),
     (["--aug-scope", "test"], "unknown aug_scope 'test'; choose one of all, train"),

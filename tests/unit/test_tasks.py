@@ -11,6 +11,7 @@ BRUTE = {
     "add": lambda a, b, p: (a + b) % p,
     "sub": lambda a, b, p: (a - b) % p,
     "div": lambda a, b, p: next(c for c in range(p) if (c * b) % p == a),
+    "mul": lambda a, b, p: (a * b) % p,
     "x2xyy2": lambda a, b, p: (a * a + a * b + b * b) % p,
     "x3xy2y": lambda a, b, p: (a**3 + a * b * b + b) % p,
 }
@@ -20,7 +21,7 @@ BRUTE = {
 @pytest.mark.parametrize("p", [7, 11])
 def test_zp_labels_match_brute_force(task, p):
     inputs, labels, n, _ = all_pairs(task, p)
-    expected = [(a, b, BRUTE[task](a, b, p)) for a in range(p) for b in range(p) if task != "div" or b]
+    expected = [(a, b, BRUTE[task](a, b, p)) for a in range(p) for b in range(p) if task not in ("div", "mul") or b]
     assert n == p
     assert [(a, b, c) for (a, b, _), c in zip(inputs.tolist(), labels.tolist())] == expected
     assert (inputs[:, 2] == p).all()
@@ -68,7 +69,7 @@ def test_split_does_not_depend_on_global_rng():
 @pytest.mark.parametrize("task,p,message", [
     ("div", 21, "needs a prime"),
     ("add", 2, "at least 3"),
-    ("mul", 23, "unknown task"),
+    ("mod", 23, "unknown task"),
     ("perm", 7, "degree k"),
 ])
 def test_bad_task_or_p(task, p, message):
