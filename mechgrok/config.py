@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from .errors import MechgrokError
 from .grokfast import FILTERS
-from .tasks import check_task
+from .tasks import check_task, n_examples
 
 ACT_FNS = ("relu", "gelu", "silu")
 AUG_SCOPES = ("all", "train")
@@ -236,9 +236,11 @@ class TrainConfig:
         for section in SECTIONS:
             own = {k: v for k, v in flat.items() if FIELD_SECTION[k] is section}
             base = given[section.NAME]
-            value = (dataclasses.replace(base, **own) if base is not None else section(**own)) if own or base is None \
-                else base
-            object.__setattr__(self, section.NAME, value)
+            if base is None:
+                base = section(**own)
+            elif own:
+                base = dataclasses.replace(base, **own)
+            object.__setattr__(self, section.NAME, base)
         self._check_together()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -249,8 +251,6 @@ class TrainConfig:
 
     def _check_together(self) -> None:
         """Constraints across sections."""
-        from .tasks import n_examples
-
         n = n_examples(self.data.task, self.data.p)
         n_train = int(self.data.frac_train * n)
         if n_train == 0 or n_train == n:

@@ -44,13 +44,6 @@ def head_accuracies(logits: torch.Tensor, labels: torch.Tensor, heads: tuple[int
             for i, head in enumerate(split_heads(logits, heads))]
 
 
-def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor,
-                      heads: tuple[int, ...] | None = None) -> tuple[float, float]:
-    """(float64 loss, accuracy) as defined above."""
-    accuracies = head_accuracies(logits, labels, heads or (logits.shape[-1],))
-    return loss(logits, labels, heads).item(), sum(accuracies) / len(accuracies)
-
-
 def sum_sq_weights(parameters: Iterable[torch.Tensor]) -> float:
     """sum over all parameters theta^2 (float64)."""
     with torch.no_grad():

@@ -12,7 +12,7 @@ This module is the only one that knows the layout of ``RUN_DIR``::
                                 Grokfast filter, the RNG states
     summary.json                written when training stops
     .lock                       held (flock) while a trainer writes the run
-    analysis/                   written by ``mechgrok analyze`` only (names in ANALYSIS_FILES)
+    analysis/                   written by ``mechgrok analyze`` only (REPORT_FILE, MEASURES_FILE, ...)
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ EXPLORER_ARRAYS_FILE = "explorer.safetensors"
 EXPLORER_FILE = "explorer.html"
 RUN_FORMAT = "mechgrok.run"
 CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
-# What a directory may hold and still count as empty: our own scaffolding from a start that failed.
-SCAFFOLDING = {LOCK_FILE, CHECKPOINT_DIR}
 
 
 def checkpoint_name(step: int) -> str:
@@ -288,8 +286,8 @@ class RunWriter:
     temporaries a killed write left behind, and nothing else.
     """
 
-    def __init__(self, path: Path, existing: Run | None, lock_handle):
-        self.path, self.existing, self._lock = path, existing, lock_handle
+    def __init__(self, path: Path, existing: Run | None, lock_handle, created: bool):
+        self.path, self.existing, self._lock, self.created = path, existing, lock_handle, created
 
     @classmethod
     def open(cls, path: Path, cfg: TrainConfig) -> "RunWriter":
@@ -317,21 +315,21 @@ class RunWriter:
                 handle.close()
                 raise MechgrokError(f"{path} is being trained by another process; wait for it or choose another "
                                     "--out") from None
-        writer = cls(path, existing, handle)
-        writer._created = created
+        writer = cls(path, existing, handle, created)
         for directory in (path, path / CHECKPOINT_DIR):
             remove_stale_temporaries(directory)
         return writer
 
     def abandon(self) -> None:
-        """Undo a start that failed before the run's config was written: remove our scaffolding only."""
+        """Undo a new run whose start failed before its config was written: remove what it wrote, nothing else."""
         self.close()
         if self.existing is None and not (self.path / CONFIG_FILE).exists():
+            (self.path / DATASET_FILE).unlink(missing_ok=True)  # written just before the config
             ckpt = self.path / CHECKPOINT_DIR
             if ckpt.is_dir() and not any(ckpt.iterdir()):
                 ckpt.rmdir()
             (self.path / LOCK_FILE).unlink(missing_ok=True)
-            if getattr(self, "_created", False) and self.path.is_dir() and not any(self.path.iterdir()):
+            if self.created and self.path.is_dir() and not any(self.path.iterdir()):
                 shutil.rmtree(self.path, ignore_errors=True)
 
     def close(self) -> None:

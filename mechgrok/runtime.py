@@ -9,14 +9,13 @@ It is an estimate: within a small factor for the package's models, and deliberat
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
 
 from .config import TrainConfig
 from .errors import MechgrokError
-from .tasks import n_examples, primes_below
+from .tasks import n_examples, task_sizes
 
 BYTES_FLOAT32 = 4
 BYTES_INDEX = 8
@@ -57,15 +56,9 @@ def estimate_bytes(cfg: TrainConfig) -> int:
     """Peak memory of one training run, from its config (see the module docstring)."""
     data, model = cfg.data, cfg.model
     n = n_examples(data.task, data.p)
-    label_columns = 1
-    if data.task == "perm":
-        d_vocab = d_out = math.factorial(data.p) + 1
-    elif data.task == "miiii":
-        moduli = primes_below(data.p)
-        d_vocab, d_out, label_columns = data.p + 1, sum(moduli), len(moduli)
-    else:
-        d_vocab, d_out = data.p + 1, data.p
-    dataset = n * BYTES_INDEX * (3 + label_columns + 1) * 2  # built once, copied once into the split
+    n_tokens, heads = task_sizes(data.task, data.p)
+    d_vocab, d_out = n_tokens + 1, sum(heads)
+    dataset = n * BYTES_INDEX * (3 + len(heads) + 1) * 2  # built once, copied once into the split
     params = n_parameters(cfg, d_vocab, d_out)
     states = 4 + (1 if cfg.optim.grokfast == "ema" else 0) + (cfg.optim.grokfast_window if cfg.optim.grokfast == "ma"
                                                                else 0)

@@ -136,6 +136,14 @@ def n_examples(task: str, p: int) -> int:
     return p * (p - 1) if task in ZP_TASKS and ZP_TASKS[task].b_nonzero else p * p
 
 
+def task_sizes(task: str, p: int) -> tuple[int, tuple[int, ...]]:
+    """(n_tokens, heads) of ``task``: the elements a and b range over, and the classes of each output head."""
+    if task == "perm":
+        n = math.factorial(p)
+        return n, (n,)
+    return p, tuple(primes_below(p)) if task == "miiii" else (p,)
+
+
 def primes_below(p: int) -> list[int]:
     """The miiii moduli: every prime q < p (29 of them for p = 113)."""
     return [q for q in range(2, p) if is_prime(q)]
@@ -178,13 +186,11 @@ def _perm_table(k: int) -> torch.Tensor:
 def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int, tuple[int, ...]]:
     """(inputs [N, 3], labels [N] or [N, T], n_tokens, heads) for every valid pair, row-major in (a, b)."""
     check_task(task, p)
-    n = math.factorial(p) if task == "perm" else p
+    n, heads = task_sizes(task, p)
     a, b = (g.reshape(-1) for g in torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij"))
-    heads: tuple[int, ...] = (n,)
     if task == "perm":
         labels = _perm_table(p)[a, b]
     elif task == "miiii":
-        heads = tuple(primes_below(p))
         labels = torch.stack([(a + p * b) % q for q in heads], 1)
     else:
         spec = ZP_TASKS[task]

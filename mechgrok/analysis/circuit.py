@@ -85,15 +85,11 @@ def run_model(model: HookedTransformer, data: Dataset, attention: bool = False) 
                    None if pattern is None else pattern.reshape(p, p, -1))
 
 
-def split_scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
-    """Loss and accuracy of logits [N, c] over every input on the train and on the test split."""
-    objective = Objective(data.heads)
-    return {**objective.scores(logits[data.train_idx], data.labels[data.train_idx], "train"),
-            **objective.scores(logits[data.test_idx], data.labels[data.test_idx], "test")}
-
-
 def _scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
-    scores = split_scores(logits, data)
+    """train/test loss and accuracy of logits [N, c] over every input (per-head accuracies dropped)."""
+    objective = Objective(data.heads)
+    scores = {**objective.scores(logits[data.train_idx], data.labels[data.train_idx], "train"),
+              **objective.scores(logits[data.test_idx], data.labels[data.test_idx], "test")}
     return {k: scores[k] for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
 
 

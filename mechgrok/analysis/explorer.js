@@ -73,13 +73,13 @@ function panel(id) {
   return el;
 }
 
-function phaseShapes(r, yref) {
+function phaseShapes(r) {
   const p = r.phases, out = [];
   const bands = [["memorization", 0, p.memorization_end], ["circuit formation", p.memorization_end, p.cleanup_start],
                  ["cleanup", p.cleanup_start, p.cleanup_end]];
   for (const [name, a, b] of bands)
     if (a !== null && b !== null && b > a)
-      out.push({type: "rect", xref: "x", yref: yref || "paper", x0: a, x1: b, y0: 0, y1: 1,
+      out.push({type: "rect", xref: "x", yref: "paper", x0: a, x1: b, y0: 0, y1: 1,
                 fillcolor: PHASE[name], line: {width: 0}, layer: "below", name});
   return out;
 }
@@ -159,7 +159,7 @@ function drawStep() {
     Plotly.relayout(el, {shapes});
   }
   if (!r.freq) return;
-  const n = r.freq.shape[1], key = new Set(r.key), p = r.p;
+  const key = new Set(r.key);
   const spectrum = row(r.embed, idx), ks = spectrum.map((_, i) => i + 1).slice(0, spectrum.length - 1);
   draw("embed", [{type: "bar", x: ks, y: spectrum.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],

@@ -225,9 +225,7 @@ def representative_neurons(final: FinalCheckpoint, key_freqs: list[int], count: 
     chosen, labels = [], []
     clusters = final.clusters
     for k in key_freqs[:count]:
-        members = torch.nonzero(clusters.members(k)).flatten()
-        if len(members):
-            best = int(members[clusters.best_frac[members].argmax()])
+        for best in clusters.cleanest(k, 1):
             chosen.append(best)
             labels.append(f"k={k} ({float(clusters.best_frac[best]):.0%})")
     return (chosen, labels) if chosen else ([0], ["unclustered"])

@@ -64,6 +64,11 @@ class NeuronClusters:
         """[n] bool: the neurons in frequency k's cluster."""
         return (self.best_freq == k) & self.clustered
 
+    def cleanest(self, k: int, count: int) -> list[int]:
+        """Up to ``count`` neurons of k's cluster, the largest fraction explained first."""
+        members = torch.nonzero(self.members(k)).flatten()
+        return members[self.best_frac[members].argsort(descending=True)[:count]].tolist()
+
     def table(self) -> list[Cluster]:
         """One entry per key frequency: neuron count and mean fraction explained."""
         return [Cluster(k, int(self.members(k).sum()), float(self.best_frac[self.members(k)].mean()))

@@ -50,11 +50,7 @@ def attention_scores(model: HookedTransformer) -> torch.Tensor:
 
 def pick_neurons(clusters: NeuronClusters, key_freqs: list[int]) -> list[int]:
     """A few neurons to show over (a, b): the cleanest PER_KEY_FREQUENCY of each key cluster, and UNCLUSTERED others."""
-    picked: list[int] = []
-    for k in key_freqs:
-        members = torch.nonzero(clusters.members(k)).flatten()
-        order = clusters.best_frac[members].argsort(descending=True)
-        picked += members[order[:PER_KEY_FREQUENCY]].tolist()
+    picked = [n for k in key_freqs for n in clusters.cleanest(k, PER_KEY_FREQUENCY)]
     others = torch.nonzero(~clusters.clustered).flatten()[:UNCLUSTERED].tolist()
     return picked + others
 

@@ -155,6 +155,20 @@ def test_a_start_that_fails_leaves_nothing_that_blocks_the_rerun(tmp_path, monke
     assert train(small_config(tmp_path, steps=10), progress=False).summary["steps"] == 10
 
 
+def test_a_start_that_fails_after_writing_its_dataset_leaves_nothing_either(tmp_path, monkeypatch):
+    from mechgrok.run import RunWriter
+
+    def full_disk(*args, **kwargs):
+        raise MechgrokError("cannot write config.json (No space left on device)")
+
+    monkeypatch.setattr(RunWriter, "write_config", full_disk)
+    with pytest.raises(MechgrokError, match="No space left"):
+        train(small_config(tmp_path, steps=10), progress=False)
+    assert not (tmp_path / "run").exists()  # its dataset.safetensors would have blocked the rerun
+    monkeypatch.undo()
+    assert train(small_config(tmp_path, steps=10), progress=False).summary["steps"] == 10
+
+
 def test_resume_removes_stale_temporaries_and_nothing_else(tmp_path):
     cfg = small_config(tmp_path, steps=20)
     run_dir = train(cfg.replace(steps=10), progress=False).run_dir

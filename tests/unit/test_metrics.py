@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mechgrok.metrics import GROK_ACCURACY, Objective, grok_step, loss, loss_and_accuracy, sum_sq_weights
+from mechgrok.metrics import GROK_ACCURACY, Objective, grok_step, loss, sum_sq_weights
 
 
 def test_grok_step_is_the_first_logged_step_at_99_percent():
@@ -18,7 +18,8 @@ def test_grok_step_is_the_first_logged_step_at_99_percent():
 def test_loss_is_float64_cross_entropy_and_saturates_no_earlier():
     logits = torch.tensor([[40.0, 0.0], [0.0, 40.0]])
     labels = torch.tensor([0, 1])
-    value, accuracy = loss_and_accuracy(logits, labels)
+    row = Objective((2,)).scores(logits, labels, "test")
+    value, accuracy = row["test_loss"], row["test_acc"]
     assert value == pytest.approx(math.exp(-40), rel=1e-6)  # float32 would return 0
     assert accuracy == 1.0
 
