@@ -178,7 +178,8 @@ function drawStep() {
   draw("clusters", [{type: "bar", x: cks.map(k => "k=" + k), y: cks.map(k => counts[k]),
     text: cks.map(k => counts[k]), textposition: "outside", marker: {color: cks.map(k => key.has(k) ? "crimson" : "grey")}}],
     {title: "Cluster sizes at step " + step + " (dotted: the key minimum, " + r.min_neurons + ")",
-     xaxis: {type: "category", title: "frequency"}, yaxis: {title: "neurons"},
+     xaxis: {type: "category", title: "frequency"},
+     yaxis: {title: "neurons", range: [0, 1.15 * Math.max(r.min_neurons, ...cks.map(k => counts[k]))]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]});
   const logit = row(r.logit, idx);
   draw("logit", [{type: "bar", x: ks, y: logit.slice(1),
