@@ -110,8 +110,26 @@ def _add_experiment_parser(commands) -> None:
                         help="train this many runs side by side, one thread each (augmentation, grokfast)")
     parser.add_argument("--partial", action="store_true",
                         help="write the tables from the runs finished so far and train nothing (augmentation)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where the runs train (augmentation, grokfast): local processes or Ray")
     parser.add_argument("--device", default="auto", help="where to train (gromov, miiii): auto, cpu, cuda[:N]")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_sweep_parser(commands) -> None:
+    parser = commands.add_parser("sweep", help="train (and analyse) every point of a grid over config fields",
+                                 description="Run a sweep spec (TOML: base config, [grid] of field lists, analyze). "
+                                             "Re-running continues it: finished runs are reused, interrupted ones "
+                                             "resume.")
+    parser.add_argument("spec", metavar="SPEC.toml")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local worker processes (default) or Ray (pip install 'mechgrok[ray]')")
+    parser.add_argument("--address", help="an existing Ray cluster's address (default: start a local one)")
+    parser.add_argument("--jobs", type=int, help="runs side by side, one thread each (default: CPU count)")
+    parser.add_argument("--out", help="sweep directory (default: the spec's out, else sweeps/NAME)")
+    parser.add_argument("--partial", action="store_true", help="write the table from finished runs; train nothing")
+    parser.add_argument("--png", action="store_true", help="PNG copies of the figures too (kaleido + Chromium)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze_parser(commands)
     _add_explore_parser(commands)
     _add_experiment_parser(commands)
+    _add_sweep_parser(commands)
     return parser
 
 
@@ -164,14 +183,25 @@ def _experiment(args: argparse.Namespace) -> None:
 
     out = args.out or f"{RESULTS_ROOT}/{args.name}{'-quick' if args.quick else ''}"
     run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs,
-                   partial=args.partial, device=args.device)
+                   partial=args.partial, device=args.device, backend=args.backend)
     print(f"results in {out}/")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from .sweep import TABLE_NAME, run_sweep
+
+    if args.address and args.backend != "ray":
+        raise MechgrokError("--address applies to --backend ray only")
+    spec, rows = run_sweep(args.spec, args.backend, args.jobs, args.address, args.out, args.partial,
+                           not args.quiet, args.png)
+    print(f"{len(rows)} of {len(spec.points)} runs finished; table in {spec.out / TABLE_NAME}.md")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": _train, "analyze": _analyze, "explore": _explore, "experiment": _experiment}[args.command](args)
+        {"train": _train, "analyze": _analyze, "explore": _explore, "experiment": _experiment,
+         "sweep": _sweep}[args.command](args)
     except MechgrokError as err:
         print(f"mechgrok: error: {err}", file=sys.stderr)
         return 2

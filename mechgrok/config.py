@@ -16,15 +16,14 @@ JSON files and every ``config.json`` written so far. Files may also use the sect
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import numbers
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import MechgrokError
+from .fileio import read_document
 from .grokfast import FILTERS
 from .tasks import check_task, n_examples
 
@@ -309,18 +308,7 @@ class TrainConfig:
     @classmethod
     def file_values(cls, path: str | Path) -> dict[str, Any]:
         """The fields a TOML (``.toml``) or JSON file sets, checked."""
-        path = Path(path)
-        if not path.is_file():
-            raise MechgrokError(f"config file {path} does not exist")
-        try:
-            text = path.read_bytes().decode("utf-8")
-            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except UnicodeDecodeError:
-            raise MechgrokError(f"config file {path} is not UTF-8 text") from None
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-            raise MechgrokError(f"config file {path} is not valid {path.suffix[1:] or 'JSON'}: {err}") from None
-        except OSError as err:
-            raise MechgrokError(f"config file {path} cannot be read ({err.strerror or err})") from None
+        values = read_document(path, "config file")
         return cls.checked_values(values, source=str(path))
 
     def identity(self) -> dict[str, Any]:

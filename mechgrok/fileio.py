@@ -15,6 +15,7 @@ import math
 import os
 import re
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +78,22 @@ def read_json(path: str | Path) -> Any:
         raise MechgrokError(f"{path} is not valid JSON: {err}") from None
     except OSError as err:
         raise MechgrokError(f"{path} cannot be read ({err.strerror or err})") from None
+
+
+def read_document(path: str | Path, what: str) -> Any:
+    """A TOML (``.toml``) or JSON (any other suffix) file, parsed; MechgrokError naming ``what`` and the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MechgrokError(f"{what} {path} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except UnicodeDecodeError:
+        raise MechgrokError(f"{what} {path} is not UTF-8 text") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise MechgrokError(f"{what} {path} is not valid {path.suffix[1:].upper() or 'JSON'}: {err}") from None
+    except OSError as err:
+        raise MechgrokError(f"{what} {path} cannot be read ({err.strerror or err})") from None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Each module has ``run(out: Path, quick: bool, progress: bool) -> dict`` that writes its runs,
 a results table (CSV + Markdown) and a figure under ``out`` and returns a summary. Some take
-more options (``OPTIONS``): ``jobs``, how many runs to train side by side, ``partial``,
+more options (``OPTIONS``): ``jobs``, how many runs to train side by side, ``backend``, where
+(``mechgrok.sweep``'s local processes or Ray), ``partial``,
 tables from the runs finished so far without training any, and ``device``. Results go under
 ``results/experiments/NAME`` (``RESULTS_ROOT``) unless ``--out`` says otherwise.
 """
@@ -22,8 +23,9 @@ EXPERIMENTS = {
 
 
 # Options beyond (out, quick, progress), by the experiments that take them, with their defaults.
-OPTIONS = {"augmentation": ("jobs", "partial"), "grokfast": ("jobs",), "gromov": ("device",), "miiii": ("device",)}
-DEFAULTS = {"jobs": 1, "partial": False, "device": "auto"}
+OPTIONS = {"augmentation": ("jobs", "partial", "backend"), "grokfast": ("jobs", "backend"), "gromov": ("device",),
+           "miiii": ("device",)}
+DEFAULTS = {"jobs": 1, "partial": False, "device": "auto", "backend": "local"}
 
 
 def run_experiment(name: str, out, quick: bool = False, progress: bool = True, **options) -> dict:

@@ -29,7 +29,7 @@ from ..fileio import read_jsonl
 from ..metrics import grok_step
 from ..presets import AUGMENTATION, AUGMENTATION_QUICK
 from ..run import METRICS_FILE, is_finished
-from .pool import train_many
+from ..sweep import execute_all
 from .tables import markdown_table, mean_and_stderr, write_table
 
 CONDITIONS = {
@@ -181,7 +181,8 @@ def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
                              width=380 * len(operations))
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False,
+        backend: str = "local") -> dict[str, Any]:
     """Train every (operation, condition, seed) run, or with ``partial`` only read the finished ones."""
     out = Path(out)
     operations = QUICK_OPERATIONS if quick else OPERATIONS
@@ -193,7 +194,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     keys += [(task, cond, seed) for task in control_operations for cond in CONTROL_CONDITIONS for seed in seeds]
     configs = [run_config(out, task, operations[task], cond, seed, base) for task, cond, seed in keys]
     if not partial:
-        train_many(configs, jobs, progress)
+        execute_all(configs, backend, jobs, progress=progress)
     runs = [run_metrics(Path(cfg.run.out), *key) for cfg, key in zip(configs, keys)
             if is_finished(Path(cfg.run.out), cfg.optim.steps)]
     write_table(out / "augmentation_runs", [{k: v for k, v in r.items() if k != "curve"} for r in runs])

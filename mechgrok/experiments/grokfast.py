@@ -13,16 +13,16 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..config import TrainConfig
-from ..fileio import read_jsonl
+from ..fileio import read_json, read_jsonl
 from ..presets import GROKFAST, GROKFAST_QUICK
-from ..run import METRICS_FILE
-from .pool import train_many
+from ..run import METRICS_FILE, SUMMARY_FILE
+from ..sweep import execute_all
 from .tables import markdown_table, mean_and_stderr, write_table
 
 ARMS = {"AdamW (paper)": {}, "AdamW + Grokfast EMA": {"grokfast": "ema"}}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, backend: str = "local") -> dict[str, Any]:
     """With ``jobs`` > 1 runs share the CPU, so seconds to 99% are not comparable to a lone run's."""
     out = Path(out)
     base = GROKFAST_QUICK if quick else GROKFAST
@@ -32,12 +32,13 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1) ->
                            out=str(out / "runs" / f"{'grokfast' if ARMS[arm] else 'plain'}_seed{seed}"))
                for arm, seed in keys]
     rows, curves = [], {}
-    for (arm, seed), result in zip(keys, train_many(configs, jobs, progress)):
-        s = result.summary
+    execute_all(configs, backend, jobs, progress=progress)
+    for (arm, seed), cfg in zip(keys, configs):
+        s = read_json(Path(cfg.run.out) / SUMMARY_FILE)
         rows.append({"arm": arm, "seed": seed, "grok_step": s["grok_step"],
                      "seconds_to_99": round(s["wall_seconds"], 1) if s["grok_step"] else None,
                      "final_test_acc": s["test_acc"], "final_train_loss": s["train_loss"]})
-        metrics = read_jsonl(result.run_dir / METRICS_FILE)
+        metrics = read_jsonl(Path(cfg.run.out) / METRICS_FILE)
         curves[arm, seed] = ([r["step"] for r in metrics], [r["test_acc"] for r in metrics])
     write_table(out / "grokfast_runs", rows)
     summary = []

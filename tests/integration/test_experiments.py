@@ -8,7 +8,6 @@ import torch
 from mechgrok import load_run
 from mechgrok.cli import main
 from mechgrok.experiments.augmentation import summarise
-from mechgrok.experiments.pool import train_many
 from mechgrok.metrics import head_accuracies
 
 from ..conftest import small_config
@@ -107,21 +106,6 @@ def test_miiii_quick(tmp_path):
         logits = run.model()(data.inputs[data.test_idx])[:, -1]
     accuracies = head_accuracies(logits, data.labels[data.test_idx], data.heads)
     assert accuracies == pytest.approx([float(curves[-1][f"test_acc_q{q}"]) for q in data.heads])
-
-
-def test_parallel_runs_match_runs_one_at_a_time(tmp_path):
-    def configs(where):
-        return [small_config(tmp_path, seed=seed, out=str(tmp_path / where / str(seed))) for seed in (0, 1)]
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each worker uses, so the numbers must agree to the bit
-    try:
-        alone = train_many(configs("alone"), jobs=1, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    together = train_many(configs("together"), jobs=2, progress=False)
-    assert [r.summary["train_loss"] for r in together] == [r.summary["train_loss"] for r in alone]
-    assert alone[0].summary["train_loss"] != alone[1].summary["train_loss"]  # the seeds differ
 
 
 def test_augmentation_claims_from_known_runs():

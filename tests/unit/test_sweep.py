@@ -1,0 +1,55 @@
+"""Sweep helpers and cross-run figures on rows whose answers are known."""
+
+import pytest
+
+from mechgrok.analysis.sweep_figures import phase_diagram_figure, seed_frequencies_figure, sweep_figure_set
+from mechgrok.sweep import outcome, point_name, seed_spread, spread
+
+
+def test_outcome_follows_omnigrok_labels():
+    assert outcome(1.0, 0.995) == "generalises"
+    assert outcome(1.0, 0.5) == "memorises only"
+    assert outcome(0.7, 0.1) == "fails to fit"
+    assert outcome(0.98, 0.99) == "generalises"  # test accuracy decides first
+
+
+def test_point_names_are_path_safe():
+    assert point_name({"lr": 1e-3, "task": "add/../x"}) == "lr-0.001_task-add..x"
+
+
+def test_spread_is_sample_statistics():
+    s = spread([1.0, 2.0, 3.0, 6.0])
+    assert s == {"mean": 3.0, "sd": pytest.approx(2.1602469), "min": 1.0, "max": 6.0}
+    assert spread([5.0])["sd"] == 0.0
+
+
+def test_seed_spread_groups_by_the_other_fields():
+    rows = [{"run": f"r{i}", "lr": lr, "seed": i, "grok_step": g, "wall_seconds": 1.0}
+            for i, (lr, g) in enumerate([(1, 100), (1, 300), (2, 1000), (2, None)])]
+    stats = {(s["lr"], s["quantity"]): s for s in seed_spread(rows, {"lr": [1, 2], "seed": [0, 1]})}
+    assert stats[1, "grok_step"]["mean"] == 200 and stats[1, "grok_step"]["runs"] == "2/2"
+    assert stats[2, "grok_step"]["mean"] == 1000 and stats[2, "grok_step"]["runs"] == "1/2"
+
+
+def test_phase_diagram_cells_take_the_majority_and_the_median():
+    rows = [dict(wd=wd, lr=lr, outcome=o, grok_step=g, run="r") for wd, lr, o, g in [
+        (0.1, 1, "generalises", 100), (0.1, 1, "generalises", 300), (0.1, 1, "fails to fit", None),
+        (1.0, 1, "generalises", 50), (1.0, 1, "memorises only", None),  # a tie goes to the worse outcome
+        (0.1, 2, "memorises only", None)]]
+    heat = phase_diagram_figure(rows, "wd", "lr").data[0]
+    assert list(heat.x) == ["0.1", "1.0"] and list(heat.y) == ["1", "2"]
+    assert [list(r) for r in heat.z] == [[0, 1], [1, None]]
+    assert heat.text[0][0] == "200<br>2/3" and heat.text[0][1] == "50<br>1/2" and heat.text[1][0] == "—<br>0/1"
+
+
+def test_frequency_figure_has_a_point_per_cluster():
+    rows = [{"run": "seed-0", "key_frequencies": "1 8 21", "cluster_sizes": "166 138 181"},
+            {"run": "seed-1", "key_frequencies": "4", "cluster_sizes": "90"}]
+    scatter = seed_frequencies_figure(rows).data[0]
+    assert list(scatter.y) == [1, 8, 21, 4] and list(scatter.x) == ["seed-0"] * 3 + ["seed-1"]
+
+
+def test_figure_set_depends_on_the_grid():
+    rows = [{"run": "a", "seed": 0, "wd": 1, "lr": 1, "outcome": "generalises", "grok_step": 5}]
+    assert set(sweep_figure_set(rows, {"seed": [0], "wd": [1], "lr": [1]})) == {"seed_spread", "phase_diagram"}
+    assert set(sweep_figure_set(rows, {"wd": [1]})) == set()
