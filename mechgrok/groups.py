@@ -11,7 +11,8 @@
   (i, i+1) acts by 1/r on a tableau and sqrt(1 - 1/r^2) towards the one with i and i+1 swapped,
   r the axial distance), the form Chughtai, Chan & Nanda (2023) analyse networks with.
 
-``fourier_basis`` gives an orthonormal basis of functions on the group, rows grouped by irrep:
+``fourier_basis`` gives an orthonormal basis of functions on the group, rows grouped by irrep
+(for Z_n, the Fourier basis of ``mechgrok.analysis.fourier`` itself):
 for an absolutely irreducible rho of dimension d (every irrep of S_k, and Z_n's 1D ones) the d^2
 functions sqrt(d/|G|) rho_ij(g) (Peter-Weyl); for Z_n's 2D rotations, whose entries span only
 cos and sin, those two. ``irrep_fractions`` is the share of a function's variance in each irrep.
@@ -100,6 +101,15 @@ class CyclicGroup(Group):
     def table(self) -> torch.Tensor:
         x = torch.arange(self.n)
         return (x[:, None] + x[None, :]) % self.n
+
+    @cached_property
+    def fourier_basis(self) -> tuple[torch.Tensor, list[int]]:
+        """Z_n's basis is the one Fourier basis of ``mechgrok.analysis.fourier`` (same rows, same order):
+        irrep index k is frequency k, so key irreps of Z_p are the paper's key frequencies."""
+        from .analysis.fourier import fourier_basis  # here, not at the top: the analysis package imports groups
+
+        basis, _, freqs = fourier_basis(self.n)
+        return basis, freqs.tolist()
 
     @cached_property
     def irreps(self) -> list[Irrep]:

@@ -42,3 +42,45 @@ def embedding_task_spectrum(W_E: torch.Tensor, p: int, moduli: tuple[int, ...], 
     """Per task q: R^2 of W_E's number rows on period-q features, and the same fit on Gaussian noise."""
     noise = torch.randn(p, W_E.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return [{"q": q, "r2": periodic_r2(W_E[:p], q), "noise_r2": periodic_r2(noise, q)} for q in moduli]
+
+
+FIRST_TASKS = (2, 3, 5, 7)  # the study's claim: these are learnt first, then the rest rapidly
+
+
+def task_table(metric_rows: list[dict], heads: tuple[int, ...], fits: dict[int, float],
+               noise_fits: dict[int, float]) -> list[dict]:
+    """Per task q: grok step (test_acc_q >= 99% in metrics.jsonl), final test accuracy, W_E's period-q R^2, noise R^2."""
+    from .metrics import grok_step
+
+    return [{"q": q, "grok_step": grok_step(metric_rows, f"test_acc_q{q}"),
+             "final_test_acc": metric_rows[-1][f"test_acc_q{q}"], "fit_r2": fits[q], "noise_r2": noise_fits[q]}
+            for q in heads]
+
+
+def grok_order(table: list[dict]) -> list[int]:
+    """The tasks in the order they grok (never-grokked ones left out)."""
+    return [r["q"] for r in sorted((r for r in table if r["grok_step"] is not None), key=lambda r: (r["grok_step"],
+                                                                                                   r["q"]))]
+
+
+def claims(table: list[dict]) -> list[dict]:
+    """The study's order claims, each 'holds' / 'does not hold' / 'undetermined (why)'.
+
+    1. mod 2, 3, 5, 7 are learnt first: each groks, at or before the first grok step of any other task.
+    2. then the rest rapidly: every other task groks, within a span (last minus first of their grok
+       steps) no longer than the steps the first four took (our reading of "rapidly").
+    """
+    step = {r["q"]: r["grok_step"] for r in table}
+    first = [step[q] for q in FIRST_TASKS if q in step]
+    rest = [s for q, s in step.items() if q not in FIRST_TASKS]
+    reached = [s for s in rest if s is not None]
+    if len(first) < len(FIRST_TASKS) or None in first:
+        verdict_first = verdict_rest = "undetermined (not every one of mod 2, 3, 5, 7 has grokked)"
+    else:
+        verdict_first = "holds" if not reached or max(first) <= min(reached) else "does not hold"
+        if len(reached) < len(rest):
+            verdict_rest = f"undetermined ({len(rest) - len(reached)} of {len(rest)} other tasks have not grokked)"
+        else:
+            verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
+    return [{"claim": "mod 2, 3, 5 and 7 are learnt first", "verdict": verdict_first},
+            {"claim": "then the rest, rapidly (within the steps the first four took)", "verdict": verdict_rest}]

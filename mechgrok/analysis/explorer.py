@@ -27,8 +27,9 @@ from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
 from . import trajectory
 from .report import Report, analyze_run, read_report
 
-PANEL_NOTE = ("panels of the circuit (spectra, neurons, clusters, attention, neuron-to-logit map) are left out: "
-              "the inputs of task {task} are not the Z_p grid")
+PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) are drawn for the Z_p "
+              "grid only: task {task} is read {basis}; its measures' curves are shown, and `mechgrok analyze` reports "
+              "its key irreps")
 
 
 def _b64(tensor: torch.Tensor) -> dict[str, Any]:
@@ -45,10 +46,12 @@ def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] |
     run = load_run(run_dir)
     out = run.analysis_dir
     report = read_report(out) if (out / REPORT_FILE).is_file() else None
-    needs_arrays = report is None or (report.circuit is not None and not (out / EXPLORER_ARRAYS_FILE).is_file())
-    if needs_arrays:
+    def on_grid(report: Report) -> bool:  # the arrays exist for Z_p grid runs only (see trajectory.py)
+        return report.circuit is not None and not report.circuit.irrep_names
+
+    if report is None or (on_grid(report) and not (out / EXPLORER_ARRAYS_FILE).is_file()):
         report = analyze_run(run.path, figures=False, progress=False)
-    if report.circuit is None:
+    if not on_grid(report):
         return report, None
     return report, trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
 
@@ -64,7 +67,8 @@ def run_payload(run_dir: Path) -> dict[str, Any]:
         "measures": {c: [getattr(m, c) for m in report.measures] for c in columns},
         "phases": {k: getattr(report.phases, k) for k in ("memorization_end", "cleanup_start", "cleanup_end")},
         "grok_step": report.grok_step, "generalised": report.generalised,
-        "note": None if arrays is not None else PANEL_NOTE.format(task=cfg["task"]),
+        "note": None if arrays is not None else PANEL_NOTE.format(
+            task=cfg["task"], basis=f"in the {report.circuit.basis}" if report.circuit else "with no group"),
     }
     if arrays is None:
         return payload

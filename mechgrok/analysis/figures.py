@@ -253,9 +253,29 @@ def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, pn
         print(f"PNG copies skipped ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
 
 
+def task_order_figure(table: Sequence[dict[str, Any]], rows: Sequence[Any]) -> go.Figure:
+    """Multi-task runs: each task's test accuracy over the analysed checkpoints (left) and the step at which it
+    groks (right, by modulus q; a missing bar has not grokked)."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
+                        subplot_titles=("test accuracy per task", "grok step per task (test acc >= 99%)"))
+    steps = _column(rows, "step")
+    for r in table:
+        key = f"test_acc_q{r['q']}"
+        if all(key in m.per_task for m in rows):
+            fig.add_scatter(x=steps, y=[m.per_task[key] for m in rows], name=f"mod {r['q']}", mode="lines",
+                            row=1, col=1)
+    fig.add_bar(x=[str(r["q"]) for r in table], y=[r["grok_step"] for r in table], showlegend=False,
+                marker_color=[KEY_COLOUR if r["q"] in (2, 3, 5, 7) else OTHER_COLOUR for r in table], row=1, col=2)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_xaxes(title_text="modulus q (red: 2, 3, 5, 7)", type="category", row=1, col=2)
+    return fig.update_layout(title="The order in which the tasks grok", height=480, width=1200)
+
+
 def summary_figures(report: Report) -> dict[str, go.Figure]:
     """The figures drawn from an analysis's saved numbers alone (report.json, measures.csv, spectrum.csv)."""
     figures = {"losses": loss_figure(report.measures, report.phases, report.grok_step)}
+    if report.tasks:
+        figures["task_order"] = task_order_figure(report.tasks["table"], report.measures)
     circuit = report.circuit
     if circuit is not None:
         figures.update({

@@ -18,10 +18,12 @@ irrep; for Z_p it is the Fourier basis of ``fourier.py``, in the same order):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ..groups import Group
-from .measures import NeuronClusters, default_min_neurons, CLUSTER_THRESHOLD
+from ..groups import Group, MultiplicativeGroup, group_of_task
+from .measures import CLUSTER_THRESHOLD, NeuronClusters, default_min_neurons
 
 
 def neuron_irrep_fractions(group: Group, acts: torch.Tensor) -> torch.Tensor:
@@ -73,3 +75,103 @@ def embedding_irrep_spectrum(group: Group, rows: torch.Tensor) -> torch.Tensor:
     basis, owner = group.fourier_basis
     energy = (basis @ rows.double()).pow(2).sum(-1)
     return torch.zeros(len(group.irreps), dtype=torch.float64).index_add_(0, torch.tensor(owner), energy).sqrt()
+
+
+def _masked_2d(group: Group, grid: torch.Tensor, irreps: list[int], keep: bool) -> torch.Tensor:
+    """Remove (or keep only, with the constant term) the 2D terms of ``irreps`` in ``grid`` [|G|, |G|, ...]."""
+    basis, owner = group.fourier_basis
+    owner_t = torch.tensor(owner)
+    mine = torch.isin(owner_t, torch.tensor(irreps, dtype=owner_t.dtype))
+    trivial = owner_t == 0
+    terms = (mine[:, None] & trivial[None, :]) | (trivial[:, None] & mine[None, :]) | (mine[:, None] & mine[None, :])
+    kept = (terms | (trivial[:, None] & trivial[None, :])) if keep else ~terms
+    b = basis.to(grid.dtype)
+    coefficients = torch.einsum("ia,ab...,jb->ij...", b, grid, b)
+    coefficients = coefficients * kept.reshape(*kept.shape, *([1] * (grid.dim() - 2))).to(grid.dtype)
+    return torch.einsum("ia,ij...,jb->ab...", b, coefficients, b)
+
+
+@dataclass(frozen=True)
+class GroupGrid:
+    """A task's inputs read as the pairs (x, y) of a group's elements, numbered as the group numbers them.
+
+    rows [|G|^2]: the dataset row of the pair (x, y), row-major in (x, y); products [|G|^2]: the
+    group element of each pair's label; tokens / classes [|G|]: the input token and the output
+    class of each element; in_train [|G|^2]: whether the pair is a training example. For div and
+    mul, element i is the number g^i (discrete-log coordinates) and the pairs with a = 0, which
+    lie outside Z_p^*, are not on the grid: every measure here is taken over the grid's pairs.
+    """
+
+    group: Group
+    rows: torch.Tensor
+    products: torch.Tensor
+    tokens: torch.Tensor
+    classes: torch.Tensor
+    in_train: torch.Tensor
+    labels: torch.Tensor
+
+    def neuron_grid(self, neurons: torch.Tensor) -> torch.Tensor:
+        """[|G|, |G|, n] the activations ``neurons`` [N, n] (one row per dataset input) over the grid."""
+        order = self.group.order
+        return neurons[self.rows].reshape(order, order, -1)
+
+    def clusters(self, neurons: torch.Tensor) -> NeuronClusters:
+        return neuron_irrep_clusters(self.group, self.neuron_grid(neurons))
+
+    def restricted_and_excluded(self, logits: torch.Tensor, irreps: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(restricted, excluded) logits [|G|^2, c] over the grid's pairs (``restricted_and_excluded_logits``)."""
+        return restricted_and_excluded_logits(self.group, logits[self.rows], self.products, irreps)
+
+    def embedding_rows(self, W_E: torch.Tensor) -> torch.Tensor:
+        return W_E[self.tokens]
+
+    def embedding_spectrum(self, W_E: torch.Tensor) -> torch.Tensor:
+        """[n_irreps] ``embedding_irrep_spectrum`` of the elements' embedding rows."""
+        return embedding_irrep_spectrum(self.group, self.embedding_rows(W_E))
+
+    def basis_row_norms(self, matrix: torch.Tensor) -> torch.Tensor:
+        """[|G|] norm of each basis function's coefficient of ``matrix`` [|G|, ...] (rows: elements): Gini's input."""
+        basis, _ = self.group.fourier_basis
+        return (basis @ matrix.double().reshape(self.group.order, -1)).norm(dim=1)
+
+    def masked_embedding(self, W_E: torch.Tensor, irreps: list[int], keep: bool) -> torch.Tensor:
+        """W_E with its element rows stripped of (or kept to, with the trivial irrep) ``irreps``' basis rows."""
+        basis, owner = self.group.fourier_basis
+        owner_t = torch.tensor(owner)
+        selected = torch.isin(owner_t, torch.tensor(irreps, dtype=owner_t.dtype))
+        kept = (selected | (owner_t == 0)) if keep else ~selected
+        coefficients = basis @ self.embedding_rows(W_E).double()
+        patched = W_E.clone()
+        patched[self.tokens] = (basis.T @ (coefficients * kept[:, None].double())).to(W_E.dtype)
+        return patched
+
+    def masked_neurons(self, neurons: torch.Tensor, irreps: list[int], keep: bool) -> torch.Tensor:
+        """``neurons`` [N, n] with the grid pairs' activations stripped of (or kept to) ``irreps``' 2D terms."""
+        patched = neurons.clone()
+        masked = _masked_2d(self.group, self.neuron_grid(neurons).double(), irreps, keep)
+        patched[self.rows] = masked.reshape(len(self.rows), -1).to(neurons.dtype)
+        return patched
+
+    def irrep_name(self, index: int) -> str:
+        return self.group.irreps[index].name
+
+
+def group_grid(data) -> GroupGrid | None:
+    """The group grid of a dataset (``mechgrok.tasks.Dataset``): div/mul on Z_p^*, perm on S_k, add/sub on Z_p."""
+    group = group_of_task(data.task, data.p)
+    if group is None:
+        return None
+    n_inputs = data.inputs.shape[0]
+    in_train = torch.zeros(n_inputs, dtype=torch.bool)
+    in_train[data.train_idx] = True
+    order = group.order
+    x, y = (g.reshape(-1) for g in torch.meshgrid(torch.arange(order), torch.arange(order), indexing="ij"))
+    if isinstance(group, MultiplicativeGroup):  # numbers g^i; the dataset is row-major over a, then b = 1..p-1
+        tokens = group.exp
+        rows = tokens[x] * (data.p - 1) + tokens[y] - 1
+        products = group.log[data.labels[rows]]
+    else:
+        tokens = torch.arange(order)
+        rows = x * order + y
+        products = data.labels[rows]
+    return GroupGrid(group, rows, products, tokens, tokens, in_train[rows], data.labels[rows])

@@ -25,7 +25,8 @@ from ..metrics import GROK_ACCURACY, grok_step
 from ..progress import Progress
 from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
 from . import trajectory
-from .circuit import final_checkpoint, fourier_ablations, measure, neuron_logit_spectrum
+from .circuit import final_checkpoint, fourier_ablations, group_ablations, measure, neuron_logit_spectrum
+from .group_measures import group_grid
 from .measures import CLUSTER_THRESHOLD
 from .phases import find_phases
 from .results import Ablation, CheckpointMeasures, Circuit, Phases
@@ -49,6 +50,7 @@ class Report:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     unverified: list[int] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    tasks: dict[str, Any] = field(default_factory=dict)  # multi-task runs: per-task table, grok order, claims
 
     @property
     def path(self) -> Path:
@@ -81,6 +83,7 @@ class Report:
             "unverified_checkpoints": self.unverified,
             "analysed_steps": [m.step for m in self.measures],
             "figures": self.figures,
+            **({"tasks": self.tasks} if self.tasks else {}),
         }
 
     def summary_text(self) -> str:
@@ -88,18 +91,30 @@ class Report:
         lines = [f"{cfg['task']} p={cfg['p']}: analysed {len(self.measures)} checkpoints "
                  f"(steps {self.measures[0].step}..{final.step}) -> {self.path}"]
         if c is not None:
-            clusters = ", ".join(f"k={r.k} ({r.neurons} neurons, {r.mean_frac_explained:.0%})" for r in c.clusters)
+            what = "key frequencies" if not c.irrep_names else "key irreps"
+            clusters = ", ".join(f"{c.name(r.k)} ({r.neurons} neurons, {r.mean_frac_explained:.0%})"
+                                 for r in c.clusters)
             if c.claimed:
-                lines.append(f"key frequencies (neuron clusters > {CLUSTER_THRESHOLD:.0%} variance, >= {c.min_neurons} "
-                             f"neurons): {clusters or 'none'}")
+                lines.append(f"{what} in the {c.basis} (neuron clusters > {CLUSTER_THRESHOLD:.0%} variance, "
+                             f">= {c.min_neurons} neurons): {clusters or 'none'}")
             else:
                 lines.append(f"no circuit claimed: the last checkpoint's test accuracy is {final.test_acc:.3f} < "
                              f"{GROK_ACCURACY} (candidate clusters: {clusters or 'none'})")
-            lines.append(f"  {c.fraction_clustered:.0%} of neurons clustered; embedding's top frequencies: "
-                         f"{c.embedding_top} ({'agree' if c.agree_with_embedding else 'DISAGREE'})")
+            lines.append(f"  {c.fraction_clustered:.0%} of neurons clustered; embedding's top: "
+                         f"{[c.name(k) for k in c.embedding_top]} ({'agree' if c.agree_with_embedding else 'DISAGREE'})")
+            if len(c.per_layer) > 1:
+                lines.append(f"  circuit in layer {c.layer}'s MLP; per layer: " + "; ".join(
+                    f"layer {r['layer']}: {[c.name(k) for k in r['frequencies']] or 'none'}, "
+                    f"{r['fraction_clustered']:.0%} clustered" for r in c.per_layer))
         else:
-            lines.append(f"circuit measures: not available for task {cfg['task']} (its inputs are not the Z_p grid): "
-                         "losses, accuracies and weight norm only")
+            lines.append(f"circuit measures: not available for task {cfg['task']} (neither the Z_p grid nor a "
+                         "group): losses, accuracies and weight norm only")
+        if self.tasks:
+            table = self.tasks["table"]
+            lines.append(f"{len(table)} tasks; grok order (test acc >= 99% per task): "
+                         + ", ".join(f"mod {q}" for q in self.tasks["order"])
+                         + f" ({len(table) - len(self.tasks['order'])} not grokked)")
+            lines += [f"  {c['claim']}: {c['verdict']}" for c in self.tasks["claims"]]
         lines.append(f"final (step {final.step}): train loss {final.train_loss:.3g}, test loss {final.test_loss:.3g}, "
                      f"test acc {final.test_acc:.3f}, restricted {_or_nan(final.restricted_loss):.3g}, "
                      f"excluded {_or_nan(final.excluded_loss):.3g}")
@@ -174,20 +189,25 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     final_step = next((s for s in reversed(chosen) if loader.load(s)), None)
     if final_step is None:
         raise MechgrokError(f"no checkpoint of {run.path} could be read")
-    final = final_checkpoint(model, data, final_step)
+    lens = None if data.is_full_grid else group_grid(data)  # Z_p grid tasks keep the paper's Fourier basis
+    final = final_checkpoint(model, data, final_step, lens)
     key = final.clusters.key_frequencies if final.clusters else []
-    final_measured = measure(model, data, final_step, key, final.grid)
+    final_measured = measure(model, data, final_step, key, final.grid, lens, final.layer)
     circuit = final.circuit(final_measured.row.test_acc)
-    ablations = (fourier_ablations(model, data, key, circuit.control_frequency, final.grid.logits)
-                 if circuit is not None else [])
+    if circuit is None:
+        ablations = []
+    elif lens is None:
+        ablations = fourier_ablations(model, data, key, circuit.control_frequency, final.grid.logits, final.layer)
+    else:
+        ablations = group_ablations(model, data, lens, key, circuit.control_frequency, final.grid.logits, final.layer)
     # the explorer's per-checkpoint arrays (Z_p grid runs), computed in the same pass as the measures
     out = run.analysis_dir
-    picked = trajectory.pick_neurons(final.clusters, key) if final.clusters else []
+    picked = trajectory.pick_neurons(final.clusters, key) if final.clusters and data.is_full_grid else []
     with_maps = set(trajectory.map_steps(chosen))
     arrays = {} if force or not picked else trajectory.previous_rows(out / EXPLORER_ARRAYS_FILE, picked, final_step)
 
     def add_arrays(step: int, measured) -> None:
-        if measured.clusters is not None:
+        if measured.clusters is not None and picked:
             arrays[step] = trajectory.checkpoint_arrays(
                 model, measured.clusters, neuron_logit_spectrum(model, data.p),
                 measured.neurons if step in with_maps else None, picked)
@@ -210,7 +230,7 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         elif any(s["step"] == step for s in loader.skipped) or not loader.load(step):
             continue
         else:
-            measured = measure(model, data, step, key)
+            measured = measure(model, data, step, key, lens=lens, layer=final.layer)
             add_arrays(step, measured)
         measures.append(measured.row)
         if measured.spectrum is not None:
@@ -221,6 +241,8 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     report = Report(run.path, run.config.to_dict(), measures, spectra, circuit, find_phases(measures),
                     grok_step(metric_rows) if metric_rows else grok_step([m.to_row() for m in measures]),
                     ablations, sorted(loader.skipped, key=lambda s: s["step"]), sorted(set(loader.unverified)))
+    if len(data.heads) > 1 and metric_rows:
+        report.tasks = _tasks(model if loader.load(final_step) else None, data, metric_rows)
     out.mkdir(exist_ok=True)
     if arrays:
         trajectory.save_arrays(out / EXPLORER_ARRAYS_FILE, [m.step for m in measures], arrays, picked, final_step)
@@ -235,6 +257,17 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         write_csv(out / SPECTRUM_FILE, spectra)
     write_json(out / REPORT_FILE, report.content)
     return report
+
+
+def _tasks(model, data, metric_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A multi-task run's per-task table (``mechgrok.miiii.task_table``) with the final W_E's fits, the order in
+    which the tasks grok and the study's claims on it."""
+    from ..miiii import claims, embedding_task_spectrum, grok_order, task_table
+
+    spectrum = embedding_task_spectrum(model.W_E.detach(), data.p, data.heads)
+    table = task_table(metric_rows, data.heads, {s["q"]: s["r2"] for s in spectrum},
+                       {s["q"]: s["noise_r2"] for s in spectrum})
+    return {"table": table, "order": grok_order(table), "claims": claims(table)}
 
 
 def _reusable(out: Path, final_step: int, key: list[int]) -> dict[int, tuple[CheckpointMeasures, dict | None]]:
@@ -278,7 +311,8 @@ def read_report(analysis_dir: str | Path) -> Report:
             circuit.claimed = measures[-1].test_acc >= GROK_ACCURACY
         return Report(analysis_dir.parent, c["config"], measures, read_csv(analysis_dir / SPECTRUM_FILE), circuit,
                       Phases.from_dict(c["phases"]), c["grok_step"], [Ablation(**a) for a in c.get("ablations", [])],
-                      c.get("skipped", []), c.get("unverified_checkpoints", []), c.get("figures", []))
+                      c.get("skipped", []), c.get("unverified_checkpoints", []), c.get("figures", []),
+                      c.get("tasks", {}))
     except (KeyError, TypeError, IndexError) as err:
         raise MechgrokError(f"{path} is incomplete ({err})") from None
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import MechgrokError
+
+
+PER_TASK_RE = re.compile(r"(test_acc|fit_r2)_q\d+")
 
 
 def _number_or_none(value: Any) -> Any:
@@ -42,9 +46,11 @@ class CheckpointMeasures:
     gini_neuron_logit: float | None = None
     fraction_clustered: float | None = None
     n_key_freqs: int | None = None
+    per_task: dict[str, float] = field(default_factory=dict)  # multi-task runs: test_acc_q<q>, fit_r2_q<q>
 
     def to_row(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        row = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "per_task"}
+        return {**row, **self.per_task}
 
     @classmethod
     def from_row(cls, row: dict[str, Any], source: str = "measures") -> "CheckpointMeasures":
@@ -53,12 +59,13 @@ class CheckpointMeasures:
             values = {k: _number_or_none(v) for k, v in row.items() if k in names}
             if values.get("n_key_freqs") is not None:
                 values["n_key_freqs"] = int(values["n_key_freqs"])
+            values["per_task"] = {k: v for k, v in row.items() if PER_TASK_RE.fullmatch(k) and v is not None}
             return cls(**values)
         except TypeError as err:
             raise MechgrokError(f"{source}: a row lacks measures ({err})") from None
 
     def __getitem__(self, key: str) -> Any:  # rows read like the dicts of measures.csv
-        return getattr(self, key)
+        return self.per_task[key] if key in self.per_task else getattr(self, key)
 
 
 @dataclass
@@ -72,7 +79,8 @@ class Cluster:
 
 @dataclass
 class Circuit:
-    """The circuit of the last readable checkpoint: key frequencies from neuron clusters.
+    """The circuit of the last readable checkpoint: key frequencies (Z_p) or key irreps (a group's, by index
+    into ``irrep_names``) from neuron clusters.
 
     ``claimed`` is False when that checkpoint has not generalised (test accuracy below the grok
     threshold): its clusters are then candidates, reported as evidence, not a circuit.
@@ -89,6 +97,14 @@ class Circuit:
     agree_with_embedding: bool
     control_frequency: int | None
     claimed: bool = True
+    basis: str = "Fourier basis of Z_p"
+    irrep_names: list[str] = field(default_factory=list)  # a group's irreps by index; empty for Z_p frequencies
+    layer: int = 0  # the block whose MLP neurons carry the circuit
+    per_layer: list[dict[str, Any]] = field(default_factory=list)
+
+    def name(self, index: int) -> str:
+        """How a key frequency or irrep is written: ``k=8``, or the irrep's own name (a partition, ``k=3`` of logs)."""
+        return self.irrep_names[index] if self.irrep_names else f"k={index}"
 
     def to_dict(self) -> dict[str, Any]:
         value = dataclasses.asdict(self)
@@ -102,7 +118,7 @@ class Circuit:
         value["cluster_sizes_all"] = {int(k): int(v) for k, v in value["cluster_sizes_all"].items()}
         value.setdefault("control_frequency", None)
         value.setdefault("claimed", True)
-        return cls(**{f.name: value[f.name] for f in fields(cls)})
+        return cls(**{f.name: value[f.name] for f in fields(cls) if f.name in value})
 
 
 @dataclass

@@ -7,6 +7,7 @@ import mechgrok.analysis.report as report_module
 from mechgrok import MechgrokError
 from mechgrok.analysis import analyze_run
 from mechgrok.cli import main
+from mechgrok.run import load_run
 
 from mechgrok.analysis import load_report
 from mechgrok.analysis.figures import summary_figures
@@ -185,12 +186,35 @@ def test_run_without_checkpoints(capsys, tmp_path):
     assert "has no checkpoints" in _analyze_error(capsys, run_dir)
 
 
-@pytest.mark.parametrize("task,p", [("div", 23), ("perm", 3), ("miiii", 11)])
-def test_non_grid_tasks_get_loss_and_norm_measures(tmp_path, task, p):
+@pytest.mark.parametrize("task,p", [("div", 23), ("mul", 23), ("perm", 3)])
+def test_group_tasks_get_circuit_measures_in_their_irreps(tmp_path, task, p):
     from mechgrok import train
 
     run_dir = train(small_config(tmp_path, task=task, p=p, steps=20), progress=False).run_dir
     report = analyze_run(run_dir, progress=False)
-    assert report.content["fourier"] is False and report.content["figures"] == ["losses"]
-    assert {"train_loss", "test_acc", "sum_sq_weights"} <= set(report.measures[-1].to_row())
-    assert report.measures[-1].restricted_loss is None and "circuit measures: not available" in report.summary_text()
+    circuit = report.circuit
+    assert circuit.basis.startswith(f"irreps of {'S_3' if task == 'perm' else 'Z_23^*'}")
+    assert len(circuit.irrep_names) == (3 if task == "perm" else 12)  # S_3: 3 partitions; Z_22: k = 0..11
+    assert not circuit.claimed and not report.phases.placed  # 20 steps: nothing has generalised
+    final = report.measures[-1]
+    assert final.restricted_loss is not None and final.gini_embed is not None
+    assert {a.site for a in report.ablations} == {"none", "embed", "neurons", "logits"}
+
+
+def test_multi_task_runs_get_per_task_accuracy_fits_and_order(tmp_path):
+    from mechgrok import train
+    from mechgrok.analysis import read_report
+
+    run_dir = train(small_config(tmp_path, task="miiii", p=11, steps=150), progress=False).run_dir
+    report = analyze_run(run_dir, progress=False)
+    assert report.circuit is None and report.measures[-1].restricted_loss is None
+    assert set(report.figures) == {"losses", "task_order"}
+    final = report.measures[-1].to_row()
+    assert {"test_acc_q2", "test_acc_q7", "fit_r2_q2", "fit_r2_q7"} <= set(final)
+    metrics = load_run(run_dir).metrics()
+    assert final["test_acc_q3"] == pytest.approx(metrics[-1]["test_acc_q3"])  # recomputed from the checkpoint
+    table = {r["q"]: r for r in report.tasks["table"]}
+    assert set(table) == {2, 3, 5, 7} and table[2]["grok_step"] is not None  # mod 2 is easy
+    assert report.tasks["order"][0] == 2 and "grok order" in report.summary_text()
+    again = read_report(run_dir / "analysis")
+    assert again.tasks == report.tasks and again.measures[-1].per_task == report.measures[-1].per_task

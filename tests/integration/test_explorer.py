@@ -85,7 +85,7 @@ def test_a_run_without_the_grid_gets_its_panels_and_a_note(browser, tmp_path):
     assert main(["explore", str(run_dir)]) == 0  # analyses first: there is no analysis yet
     page = _open(browser, run_dir / "analysis" / "explorer.html")
     assert page.errors == []
-    assert "are not the Z_p grid" in page.inner_text("#notes")
+    assert "drawn for the Z_p grid only: task perm is read in the irreps of S_3" in page.inner_text("#notes")
     ids = set(page.evaluate("Array.from(document.querySelectorAll('.panel')).map(e => e.id)"))
     assert ids == {"losses", "accuracy", "norm"}
 
