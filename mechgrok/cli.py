@@ -43,6 +43,8 @@ FIELD_HELP = {
     "grokfast_alpha": "Grokfast EMA decay, in [0, 1)",
     "grokfast_lamb": "Grokfast amplification of the slow gradient",
     "grokfast_window": "Grokfast MA window (steps)",
+    "decay_at_test_acc": "once a logged test accuracy reaches this, multiply lr by --decay-factor (0 = never)",
+    "decay_factor": "the lr cut of --decay-at-test-acc, in [0, 1]",
     "save_every": "checkpoint interval (steps)",
     "dense_save_every": "extra checkpoint interval early in training ...",
     "dense_save_until": "... up to this step",

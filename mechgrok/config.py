@@ -160,7 +160,8 @@ class ModelConfig(_Section):
 
 @dataclass(frozen=True)
 class OptimConfig(_Section):
-    """AdamW with linear warm-up then a constant learning rate; optional Grokfast gradient filter."""
+    """AdamW with linear warm-up then a constant learning rate (optionally cut once the model generalises);
+    optional Grokfast gradient filter."""
 
     NAME: ClassVar[str] = "optim"
     lr: float = 1e-3
@@ -174,8 +175,12 @@ class OptimConfig(_Section):
     grokfast_alpha: float = 0.98
     grokfast_lamb: float = 2.0
     grokfast_window: int = 100
+    decay_at_test_acc: float = 0.0  # once a logged test accuracy reaches this, lr *= decay_factor (0 = never)
+    decay_factor: float = 0.1
 
     def check(self) -> None:
+        _in_range("decay_at_test_acc", self.decay_at_test_acc, 0, 1)
+        _in_range("decay_factor", self.decay_factor, 0, 1)
         if self.lr <= 0:
             raise MechgrokError(f"config: lr must be positive, got {self.lr}")
         _not_negative(self, "weight_decay", "warmup_steps", "batch_size", "grokfast_lamb")

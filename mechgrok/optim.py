@@ -21,6 +21,13 @@ def make_grad_filter(model: torch.nn.Module, cfg: OptimConfig) -> GradientFilter
     return GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window)
 
 
-def warmup_lr(cfg: OptimConfig, step: int) -> float:
-    """lr * min(1, (step + 1) / warmup_steps): linear warm-up, then constant."""
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+def scheduled_lr(cfg: OptimConfig, step: int, decayed: bool = False) -> float:
+    """lr * min(1, (step + 1) / warmup_steps): linear warm-up, then constant; times ``decay_factor`` once
+    ``decayed`` (a logged test accuracy reached ``decay_at_test_acc``; the trainer decides, from metrics.jsonl).
+
+    Why the cut: a large learning rate groks fast, but Adam at that rate keeps jumping after the
+    model generalises (loss spikes, the Slingshot effect); a smaller one lets it settle. AdamW's
+    decoupled decay is lr * weight_decay per step, so the cut slows the weight decay too.
+    """
+    lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+    return lr * cfg.decay_factor if decayed else lr

@@ -28,7 +28,7 @@ from .errors import MechgrokError
 from .grokfast import GradientFilter
 from .metrics import GROK_ACCURACY, Objective, grok_step, sum_sq_weights
 from .model import Transformer
-from .optim import make_grad_filter, make_optimizer, warmup_lr
+from .optim import make_grad_filter, make_optimizer, scheduled_lr
 from .batches import Batches
 from .progress import Progress
 from .run import RunWriter, default_run_dir, weights_only
@@ -131,11 +131,17 @@ class Trainer:
             restore_training_state(resume.tensors, self.model, self.optimizer, self.grad_filter)
             self.step, self.elapsed = resume.meta["step"], resume.meta["elapsed"]
         writer.truncate_metrics(self.step if resume is not None else -1)  # a run killed before its first save restarts
+        # the lr cut is a function of the logged metrics, so a resumed run makes the same cut at the same step
+        self.decayed = any(self._triggers(row) for row in writer.metrics())
+
+    def _triggers(self, row: dict[str, Any]) -> bool:
+        threshold = self.cfg.optim.decay_at_test_acc
+        return bool(threshold) and row["test_acc"] >= threshold
 
     # -- one step, one evaluation, one save ---------------------------------------------------
     def train_step(self) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = warmup_lr(self.cfg.optim, self.step)
+            group["lr"] = scheduled_lr(self.cfg.optim, self.step, self.decayed)
         x, y = self.batches.batch(self.step)
         loss = self.objective.loss(self.model(x), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -159,6 +165,7 @@ class Trainer:
     def _log(self) -> dict[str, Any]:
         row = self.evaluate()
         self.writer.append_metrics(row)
+        self.decayed = self.decayed or self._triggers(row)
         return row
 
     def _save(self, row: dict[str, Any]) -> None:

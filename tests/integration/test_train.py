@@ -41,7 +41,22 @@ RESUME_CASES = {
     "dropout": {"dropout": 0.3},
     # the multi-head task with dropout and the Grokfast filter, as the miiii study trains
     "miiii, dropout, grokfast": {"task": "miiii", "p": 11, "dropout": 0.1, "grokfast": "ema", "grokfast_lamb": 0.5},
+    # the lr cut is read back from metrics.jsonl on resume (chance is 1/23, so it triggers at the first log)
+    "lr cut": {"decay_at_test_acc": 0.01, "decay_factor": 0.2},
 }
+
+
+def test_lr_cut_starts_after_the_first_log_that_reaches_the_threshold(tmp_path):
+    plain = train(small_config(tmp_path / "plain", steps=300), progress=False)
+    rows = load_run(plain.run_dir).metrics()
+    trigger = next(r["step"] for r in rows if r["test_acc"] >= 0.2)
+    assert 0 < trigger < 290
+    cut = train(small_config(tmp_path / "cut", steps=300, decay_at_test_acc=0.2, decay_factor=0.1), progress=False)
+    cut_rows = load_run(cut.run_dir).metrics()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    upto = [r for r in rows if r["step"] <= trigger]
+    assert strip(cut_rows[:len(upto)]) == strip(upto)  # the same run until the trigger ...
+    assert cut_rows[len(upto)]["train_loss"] != rows[len(upto)]["train_loss"]  # ... a smaller step after it
 
 
 @pytest.mark.parametrize("changes", RESUME_CASES.values(), ids=RESUME_CASES.keys())
