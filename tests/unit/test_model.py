@@ -7,11 +7,11 @@ from mechgrok.run import load_weights
 from ..conftest import small_config
 
 
-def _assert_same_logits(run, step):
+def _assert_same_logits(run, step, inputs=None):
     hooked = run.model(step)
     ours = Transformer(run.config.model, run.d_vocab, run.n_classes)
     load_weights(ours, run.state_dict(step)[0])
-    inputs = run.dataset.inputs
+    inputs = run.dataset.inputs if inputs is None else inputs
     with torch.no_grad():
         expected = hooked(inputs)[:, -1]
         got = ours(inputs)
@@ -22,6 +22,14 @@ def _assert_same_logits(run, step):
 def test_trained_checkpoint_loads_into_hooked_transformer_with_identical_logits(grokked_run):
     run = load_run(grokked_run)
     _assert_same_logits(run, run.steps[-1])
+
+
+def test_any_tokens_give_hooked_transformers_logits(grokked_run):
+    """The one-layer path has a shortcut for a constant last token ('='); other sequences take the general path."""
+    run = load_run(grokked_run)
+    tokens = torch.randint(run.d_vocab, (500, 3), generator=torch.Generator().manual_seed(0))
+    assert len(set(tokens[:, -1].tolist())) > 1
+    _assert_same_logits(run, run.steps[-1], tokens)
 
 
 def test_two_layer_gelu_model_matches_hooked_transformer(tmp_path):
