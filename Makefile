@@ -36,5 +36,5 @@ bench: setup
 results: setup
 	$(PY) -m pip install --quiet -e ".[png]"
 	.venv/bin/mechgrok train --task add --p 113 --out $(RUN_DIR)
-	.venv/bin/mechgrok analyze $(RUN_DIR)
+	.venv/bin/mechgrok analyze $(RUN_DIR) --png
 	$(PY) scripts/publish_results.py $(RUN_DIR) results/add_p113_seed0

@@ -87,6 +87,7 @@ def _add_analyze_parser(commands) -> None:
     parser.add_argument("--steps", type=int, nargs="+", help="analyse only these checkpoint steps")
     parser.add_argument("--force", action="store_true", help="recompute instead of reusing finished work")
     parser.add_argument("--no-figures", action="store_true", help="write report and table only")
+    parser.add_argument("--png", action="store_true", help="PNG copies of the figures too (kaleido + Chromium)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -166,7 +167,7 @@ def _analyze(args: argparse.Namespace) -> None:
     from .analysis.report import analyze_run
 
     report = analyze_run(args.run_dir, every=args.every, steps=args.steps, force=args.force,
-                         figures=not args.no_figures, progress=not args.quiet)
+                         figures=not args.no_figures, progress=not args.quiet, png=args.png)
     print(report.summary_text())
 
 

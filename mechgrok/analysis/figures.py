@@ -296,10 +296,11 @@ def model_figures(final: FinalCheckpoint, circuit: Circuit) -> dict[str, go.Figu
             "attention": attention_figure(final.grid.attention)}
 
 
-def write_figures(report: Report, final: FinalCheckpoint | None = None) -> list[str]:
-    """Write every figure of ``report`` under its analysis directory; returns the file stems."""
+def write_figures(report: Report, final: FinalCheckpoint | None = None, png: bool = False) -> list[str]:
+    """Write every figure of ``report`` under its analysis directory (HTML; PNG copies too with ``png``);
+    returns the file stems."""
     figures = summary_figures(report)
     if report.circuit is not None and final is not None and final.grid.neurons is not None:
         figures.update(model_figures(final, report.circuit))
-    save_figures(figures, report.path, png=True)
+    save_figures(figures, report.path, png=png)
     return sorted(figures)

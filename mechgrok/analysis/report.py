@@ -172,9 +172,10 @@ class _Loader:
 
 
 def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = None, force: bool = False,
-                figures: bool = True, progress: bool = True) -> Report:
+                figures: bool = True, progress: bool = True, png: bool = False) -> Report:
     """Measure the chosen checkpoints of a run and write ``RUN_DIR/analysis/`` (report.json once, at the end).
 
+    Figures are HTML; ``png`` adds PNG copies (kaleido + Chromium, seconds more).
     Rows of a previous call are reused when its key frequencies came from the same final
     checkpoint (pass ``force=True`` to recompute everything); a damaged previous analysis is
     recomputed.
@@ -249,7 +250,7 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     if figures:
         from .figures import write_figures
 
-        report.figures = write_figures(report, final)
+        report.figures = write_figures(report, final, png)
     elif all(step in previous or step == final_step for step in report.content["analysed_steps"]):
         report.figures = _previous_figures(out)  # nothing changed: the figures drawn before still hold
     write_csv(out / MEASURES_FILE, [m.to_row() for m in measures])
