@@ -120,8 +120,12 @@ class Report:
                      f"excluded {_or_nan(final.excluded_loss):.3g}")
         lines.append(f"grokking step (test acc >= {GROK_ACCURACY:.0%}, metrics.jsonl): {self.grok_step}")
         if phases.placed:
-            lines.append(f"phases: memorization ends {phases.memorization_end}, cleanup "
-                         f"{phases.cleanup_start}..{phases.cleanup_end}")
+            if phases.cleanup_start is None:
+                note = phases.evidence.get("note", "") if isinstance(phases.evidence, dict) else phases.evidence
+                lines.append(f"phases: memorization ends {phases.memorization_end}; no cleanup placed ({note})")
+            else:
+                lines.append(f"phases: memorization ends {phases.memorization_end}, cleanup "
+                             f"{phases.cleanup_start}..{phases.cleanup_end}")
         else:
             note = phases.evidence.get("note", "") if isinstance(phases.evidence, dict) else phases.evidence
             lines.append(f"phases: none placed ({note})")
