@@ -117,10 +117,15 @@ def neuron_logit_map(model: HookedTransformer, layer: int = -1) -> torch.Tensor:
     return model.blocks[layer].mlp.W_out.detach() @ model.W_U.detach()
 
 
-def neuron_logit_spectrum(model: HookedTransformer, p: int) -> torch.Tensor:
-    """[K + 1] norm of each output frequency of W_L = W_out @ W_U (rows: neurons, Fourier over classes)."""
+def neuron_logit_spectrum(model: HookedTransformer, p: int, lens: GroupGrid | None = None,
+                          layer: int = -1) -> torch.Tensor:
+    """[K + 1] norm of each output frequency of W_L = W_out @ W_U (rows: neurons, Fourier over classes);
+    with ``lens``, [n_irreps] norm of each irrep's rows of B W_L^T over the group's classes."""
+    W_L = neuron_logit_map(model, layer)
+    if lens is not None:
+        return lens.class_spectrum(W_L.T)
     basis, _, _ = fourier_basis(p)
-    return frequency_norms(basis @ neuron_logit_map(model).T.double(), p)
+    return frequency_norms(basis @ W_L.T.double(), p)
 
 
 @dataclass
@@ -130,7 +135,7 @@ class Measured:
     row: CheckpointMeasures
     spectrum: torch.Tensor | None = None  # embedding spectrum [K + 1] (Z_p) or [n_irreps] (a group)
     clusters: NeuronClusters | None = None
-    neurons: torch.Tensor | None = None  # [p, p, d_mlp] on the Z_p grid
+    neurons: torch.Tensor | None = None  # [p, p, d_mlp] on the Z_p grid, [|G|, |G|, d_mlp] on a group's
 
 
 def _ce(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -163,7 +168,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key_freqs: list[
             gini_embed=gini(lens.basis_row_norms(lens.embedding_rows(W_E))),
             gini_neuron_logit=gini(lens.basis_row_norms(W_L[:, lens.classes].T)),
             fraction_clustered=clusters.fraction_in(key_freqs), n_key_freqs=len(clusters.key_frequencies))
-        return Measured(row, lens.embedding_spectrum(W_E), clusters)
+        return Measured(row, lens.embedding_spectrum(W_E), clusters, lens.neuron_grid(grid.flat))
     p = data.p
     restricted, excluded = restricted_and_excluded(grid.logits, data.task, key_freqs)
     clusters = neuron_clusters(grid.neurons)

@@ -27,25 +27,14 @@ function row(arr, i) {
   return Array.from(arr.data.subarray(i * size, (i + 1) * size));
 }
 
-function fourierBasis(p) {  // orthonormal rows: const, cos k, sin k (k = 1..p//2), the paper's order
-  const rows = [], names = [];
-  const push = (f, name) => {
-    const r = Array.from({length: p}, (_, x) => f(x));
-    const n = Math.hypot(...r);
-    rows.push(r.map(v => v / n)); names.push(name);
-  };
-  push(() => 1, "const");
-  for (let k = 1; k <= Math.floor(p / 2); k++) {
-    push(x => Math.cos(2 * Math.PI * k * x / p), "cos " + k);
-    if (2 * k !== p) push(x => Math.sin(2 * Math.PI * k * x / p), "sin " + k);
-  }
-  return {rows, names};
-}
-
 const runs = RUNS.map(r => Object.assign({}, r, {
   embed: decode(r.embed_spectrum), freq: decode(r.neuron_freq), frac: decode(r.neuron_frac),
   logit: decode(r.logit_spectrum), scores: decode(r.attention_scores), mapsArr: decode(r.maps),
+  basisArr: decode(r.basis),
 }));
+
+// a spectrum index's name: "k=3" on Z_p, the irrep's name on a group
+function unitName(r, k) { return r.units[k]; }
 const PHASE = {memorization: "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                cleanup: "rgba(0,204,150,0.14)"};
 const COLORS = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"];
@@ -115,8 +104,8 @@ function drawStatic() {
     {title: "Accuracy", xaxis: {title: "step"}, yaxis: {title: "accuracy", range: [0, 1.02]},
      shapes: phaseShapes(r), legend: LEGEND});
   draw("norm", [
-    {x: r.measures.step, y: r.measures.gini_embed, name: "Gini: W_E Fourier norms"},
-    {x: r.measures.step, y: r.measures.gini_neuron_logit, name: "Gini: W_out W_U Fourier norms"},
+    {x: r.measures.step, y: r.measures.gini_embed, name: "Gini: W_E's norms in the basis"},
+    {x: r.measures.step, y: r.measures.gini_neuron_logit, name: "Gini: W_out W_U's norms in the basis"},
     {x: r.measures.step, y: r.measures.sum_sq_weights, name: "sum of squared weights", yaxis: "y2",
      line: {dash: "dash"}}].filter(t => t.y.some(v => v !== null)),
     {title: "Weight norm and Gini", xaxis: {title: "step"}, yaxis: {title: "Gini", range: [0, 1]},
@@ -125,7 +114,7 @@ function drawStatic() {
   if (runs.length > 1) {
     const ks = [...new Set(runs.flatMap(q => Object.keys(q.cluster_sizes_final || {})))].sort((a, b) => a - b);
     draw("compare", runs.map((q, i) => ({type: "bar", name: q.name,
-      x: ks.map(k => "k=" + k), y: ks.map(k => (q.cluster_sizes_final || {})[k] || 0),
+      x: ks.map(k => q.units ? unitName(q, k) : "k=" + k), y: ks.map(k => (q.cluster_sizes_final || {})[k] || 0),
       marker: {color: COLORS[i % 6]}})),
       {title: "Final cluster sizes per frequency, run by run (key frequencies: " +
         runs.map(q => q.name + " " + JSON.stringify(q.key || [])).join("; ") + ")", barmode: "group",
@@ -136,10 +125,11 @@ function drawStatic() {
   const z = r.neuron_order.map(j => Array.from({length: C}, (_, c) =>
     r.frac.data[c * n + j] > r.threshold ? r.freq.data[c * n + j] : null));
   draw("neuronmap", [{type: "heatmap", x: r.steps, y: r.neuron_order.map((j, i) => i), z,
-    colorscale: "Jet", colorbar: {title: "frequency"}, hoverongaps: false,
+    colorscale: "Jet", colorbar: {title: r.unit + " (index)"}, hoverongaps: false,
     customdata: r.neuron_order.map(j => Array(C).fill(j)),
-    hovertemplate: "neuron %{customdata} at step %{x}: frequency %{z}<extra></extra>"}],
-    {title: "Neurons' frequencies over training (sorted by final cluster; blank: none > " +
+    text: z.map(line => line.map(k => k === null ? "" : unitName(r, k))),
+    hovertemplate: "neuron %{customdata} at step %{x}: %{text}<extra></extra>"}],
+    {title: "Neurons' dominant " + r.unit + " over training (sorted by final cluster; blank: none > " +
        Math.round(100 * r.threshold) + "%)",
      xaxis: {title: "step"}, yaxis: {title: "neuron (sorted)", showticklabels: false}});
 }
@@ -160,83 +150,86 @@ function drawStep() {
   }
   if (!r.freq) return;
   const key = new Set(r.key);
-  const spectrum = row(r.embed, idx), ks = spectrum.map((_, i) => i + 1).slice(0, spectrum.length - 1);
-  draw("embed", [{type: "bar", x: ks, y: spectrum.slice(1),
+  const spectrum = row(r.embed, idx), ks = spectrum.map((_, i) => i).slice(1), names = ks.map(k => unitName(r, k));
+  const category = {type: "category", categoryorder: "array", categoryarray: names};
+  draw("embed", [{type: "bar", x: names, y: spectrum.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    {title: "Embedding spectrum at step " + step + " (key frequencies in red)",
-     xaxis: {title: "frequency k"}, yaxis: {title: "norm of W_E's frequency-k rows"}});
+    {title: "Embedding spectrum at step " + step + " (key " + r.unit + " in red)",
+     xaxis: Object.assign({title: r.unit}, category), yaxis: {title: "norm of W_E's rows in each " + r.unit}});
   const freq = row(r.freq, idx), frac = row(r.frac, idx);
-  draw("neurons", [{type: "scatter", mode: "markers", x: freq, y: frac,
+  draw("neurons", [{type: "scatter", mode: "markers", x: freq.map(k => unitName(r, k)), y: frac,
     text: freq.map((_, j) => "neuron " + j), marker: {size: 5, color: freq.map(f => key.has(f) ? "crimson" : "grey")}}],
-    {title: "Every neuron's dominant frequency and the share of its variance it explains, step " + step,
-     xaxis: {title: "dominant frequency"}, yaxis: {title: "fraction of variance", range: [0, 1.02]},
+    {title: "Every neuron's dominant " + r.unit + " and the share of its variance it explains, step " + step,
+     xaxis: Object.assign({title: "dominant " + r.unit}, category),
+     yaxis: {title: "fraction of variance", range: [0, 1.02]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.threshold, y1: r.threshold,
                line: {dash: "dot"}}]});
   const counts = {};
   freq.forEach((f, j) => { if (frac[j] > r.threshold) counts[f] = (counts[f] || 0) + 1; });
   const cks = Object.keys(counts).map(Number).sort((a, b) => a - b);
-  draw("clusters", [{type: "bar", x: cks.map(k => "k=" + k), y: cks.map(k => counts[k]),
+  draw("clusters", [{type: "bar", x: cks.map(k => unitName(r, k)), y: cks.map(k => counts[k]),
     text: cks.map(k => counts[k]), textposition: "outside", marker: {color: cks.map(k => key.has(k) ? "crimson" : "grey")}}],
     {title: "Cluster sizes at step " + step + " (dotted: the key minimum, " + r.min_neurons + ")",
-     xaxis: {type: "category", title: "frequency"},
+     xaxis: {type: "category", title: r.unit},
      yaxis: {title: "neurons", range: [0, 1.15 * Math.max(r.min_neurons, ...cks.map(k => counts[k]))]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]});
   const logit = row(r.logit, idx);
-  draw("logit", [{type: "bar", x: ks, y: logit.slice(1),
+  draw("logit", [{type: "bar", x: names, y: logit.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    {title: "Neuron-to-logit map W_out W_U by output frequency, step " + step,
-     xaxis: {title: "output frequency k"}, yaxis: {title: "norm"}});
+    {title: "Neuron-to-logit map W_out W_U by output " + r.unit + ", step " + step,
+     xaxis: Object.assign({title: "output " + r.unit}, category), yaxis: {title: "norm"}});
   drawAttention(r, step);
   drawNeuron(r, step);
 }
 
 function drawAttention(r, step) {
-  const heads = r.scores.shape[1], V = r.scores.shape[3], p = r.p, eq = V - 1;
+  // grid element x is input token r.tokens[x] (on div and mul: x = log_g a); '=' is the last token
+  const heads = r.scores.shape[1], V = r.scores.shape[3], n = r.tokens.length, eq = V - 1;
   const s = row(r.scores, idx), at = (h, pos, v) => s[(h * 3 + pos) * V + v];
   const traces = [];
   for (let h = 0; h < heads; h++) {
     const z = [];
-    for (let a = 0; a < p; a++) {
+    for (let x = 0; x < n; x++) {
       const line = [];
-      for (let b = 0; b < p; b++) {
-        const sa = at(h, 0, a), sb = at(h, 1, b), se = at(h, 2, eq), m = Math.max(sa, sb, se);
+      for (let y = 0; y < n; y++) {
+        const sa = at(h, 0, r.tokens[x]), sb = at(h, 1, r.tokens[y]), se = at(h, 2, eq), m = Math.max(sa, sb, se);
         const ea = Math.exp(sa - m), eb = Math.exp(sb - m), ee = Math.exp(se - m);
         line.push(ea / (ea + eb + ee));
       }
       z.push(line);
     }
     traces.push({type: "heatmap", z, xaxis: "x" + (h + 1), yaxis: "y" + (h + 1), coloraxis: "coloraxis",
-                 hovertemplate: "a=%{y}, b=%{x}: %{z:.3f}<extra>head " + h + "</extra>"});
+                 hovertemplate: r.axis[0] + "=%{y}, " + r.axis[1] + "=%{x}: %{z:.3f}<extra>head " + h + "</extra>"});
   }
   const layout = {title: "Attention of '=' to a, per head (layer 0), step " + step,
     grid: {rows: 1, columns: heads, pattern: "independent"},
     coloraxis: {colorscale: "RdBu", cmin: 0, cmax: 1, colorbar: {title: "attention"}}};
   for (let h = 0; h < heads; h++) {
-    layout["xaxis" + (h + 1)] = {title: "b (head " + h + ")"};
-    layout["yaxis" + (h + 1)] = h === 0 ? {title: "a"} : {};
+    layout["xaxis" + (h + 1)] = {title: r.axis[1] + " (head " + h + ")"};
+    layout["yaxis" + (h + 1)] = h === 0 ? {title: r.axis[0]} : {};
   }
   draw("attention", traces, layout);
 }
 
-let basis = null;
 function drawNeuron(r, step) {
   if (!r.mapsArr) return;
   const select = document.getElementById("neuron"), which = Number(select.value || 0);
-  const m = nearestMap(r, step), p = r.p, n = r.picked.length;
+  const m = nearestMap(r, step), p = r.tokens.length, n = r.picked.length;
   const act = r.mapsArr.data.subarray((m * n + which) * p * p, (m * n + which + 1) * p * p);
   const z = Array.from({length: p}, (_, a) => Array.from(act.subarray(a * p, (a + 1) * p)));
-  if (!basis || basis.rows.length !== p) basis = fourierBasis(p);
-  const B = basis.rows;  // coefficients C = B X B^T, shown as |C| (constant term zeroed: it dwarfs the rest)
+  const B = Array.from({length: p}, (_, i) => row(r.basisArr, i));
+  // coefficients C = B X B^T, shown as |C| (constant term zeroed: it dwarfs the rest)
   const tmp = B.map(br => Array.from({length: p}, (_, b) => br.reduce((s, v, a) => s + v * z[a][b], 0)));
   const coef = tmp.map(t => B.map(bc => Math.abs(bc.reduce((s, v, b) => s + v * t[b], 0))));
   coef[0][0] = 0;
   const label = "neuron " + r.picked[which] + " at step " + r.map_steps[m] +
     (r.map_steps[m] !== step ? " (nearest stored map)" : "");
   draw("neuronact", [{type: "heatmap", z, colorscale: "Viridis", colorbar: {title: "activation"}}],
-    {title: label + ": activation over (a, b)", xaxis: {title: "b"}, yaxis: {title: "a"}});
-  draw("neuronfourier", [{type: "heatmap", z: coef, x: basis.names, y: basis.names,
+    {title: label + ": activation over (" + r.axis.join(", ") + ")", xaxis: {title: r.axis[1]},
+     yaxis: {title: r.axis[0]}});
+  draw("neuronfourier", [{type: "heatmap", z: coef, x: r.basis_names, y: r.basis_names,
     colorscale: "Blues", reversescale: true, colorbar: {title: "|coefficient|"}}],
-    {title: label + ": 2D Fourier spectrum", xaxis: {title: "basis function of b"},
+    {title: label + ": 2D spectrum in the " + r.unit + " basis", xaxis: {title: "basis function of b"},
      yaxis: {title: "basis function of a"}});
 }
 
@@ -250,7 +243,7 @@ function selectRun(i) {
   (r.picked || []).forEach((j, k) => {
     const f = r.freq ? r.freq.data[(r.steps.length - 1) * r.freq.shape[1] + j] : null;
     const o = document.createElement("option"); o.value = k;
-    o.textContent = j + (f !== null ? " (final k=" + f + ")" : ""); select.appendChild(o);
+    o.textContent = j + (f !== null ? " (final " + unitName(r, f) + ")" : ""); select.appendChild(o);
   });
   select.parentElement.style.display = r.picked ? "" : "none";
   document.getElementById("notes").innerHTML = runs.filter(q => q.note || !q.generalised).map(q =>

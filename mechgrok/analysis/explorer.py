@@ -25,11 +25,11 @@ from ..errors import MechgrokError
 from ..fileio import atomic_write
 from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
 from . import trajectory
+from .group_measures import task_lens
 from .report import Report, analyze_run, read_report
 
-PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) are drawn for the Z_p "
-              "grid only: task {task} is read {basis}; its measures' curves are shown, and `mechgrok analyze` reports "
-              "its key irreps")
+PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) need a basis: task "
+              "{task} has none (no group, not the Z_p grid); its losses, accuracies and weight norm are shown")
 
 
 def _b64(tensor: torch.Tensor) -> dict[str, Any]:
@@ -46,12 +46,12 @@ def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] |
     run = load_run(run_dir)
     out = run.analysis_dir
     report = read_report(out) if (out / REPORT_FILE).is_file() else None
-    def on_grid(report: Report) -> bool:  # the arrays exist for Z_p grid runs only (see trajectory.py)
-        return report.circuit is not None and not report.circuit.irrep_names
+    def has_circuit(report: Report) -> bool:  # the arrays exist for runs with a basis (see trajectory.py)
+        return report.circuit is not None
 
-    if report is None or (on_grid(report) and not (out / EXPLORER_ARRAYS_FILE).is_file()):
+    if report is None or (has_circuit(report) and not (out / EXPLORER_ARRAYS_FILE).is_file()):
         report = analyze_run(run.path, figures=False, progress=False)
-    if not on_grid(report):
+    if not has_circuit(report):
         return report, None
     return report, trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
 
@@ -67,12 +67,15 @@ def run_payload(run_dir: Path) -> dict[str, Any]:
         "measures": {c: [getattr(m, c) for m in report.measures] for c in columns},
         "phases": {k: getattr(report.phases, k) for k in ("memorization_end", "cleanup_start", "cleanup_end")},
         "grok_step": report.grok_step, "generalised": report.generalised,
-        "note": None if arrays is not None else PANEL_NOTE.format(
-            task=cfg["task"], basis=f"in the {report.circuit.basis}" if report.circuit else "with no group"),
+        "note": None if arrays is not None else PANEL_NOTE.format(task=cfg["task"]),
     }
     if arrays is None:
         return payload
     circuit = report.circuit
+    data = load_run(run_dir).dataset
+    panels = trajectory.panel_basis(data.p, task_lens(data))
+    payload.update({"basis": _b64(panels.basis.float()), "basis_names": panels.names, "units": panels.units,
+                    "unit": panels.unit, "tokens": panels.tokens, "axis": list(panels.axis)})
     steps = arrays["steps"].tolist()
     spectra = {int(r["step"]): r for r in report.spectra}
     ks = sorted(int(k[1:]) for k in report.spectra[0] if k.startswith("k"))

@@ -23,6 +23,7 @@ from .results import Ablation, Circuit, Phases
 if TYPE_CHECKING:
     from .circuit import FinalCheckpoint
     from .report import Report
+    from .trajectory import PanelBasis
 
 PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                  "cleanup": "rgba(0,204,150,0.14)"}
@@ -79,26 +80,35 @@ def _frequencies(spectra: Sequence[dict[str, Any]]) -> list[int]:
     return sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
 
 
-def spectrum_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int]) -> go.Figure:
-    """Final embedding spectrum (bars) and its evolution (heatmap, step x frequency)."""
-    ks = _frequencies(spectra)
-    final = [spectra[-1][f"k{k}"] for k in ks]
+def spectrum_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], names: list[str] | None = None) -> go.Figure:
+    """Final embedding spectrum (bars) and its evolution (heatmap, step x frequency); ``names``: a group's
+    irreps by index (the x axis then names them)."""
+    indices = _frequencies(spectra)
+    ks = [names[k] for k in indices] if names else indices
+    final = [spectra[-1][f"k{k}"] for k in indices]
     fig = make_subplots(rows=2, cols=1, subplot_titles=("final checkpoint", "over training"),
                         vertical_spacing=0.12)
-    fig.add_bar(x=ks, y=final, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks],
-                name="norm of W_E's frequency-k rows", row=1, col=1)
-    fig.add_heatmap(x=ks, y=[s["step"] for s in spectra], z=[[s[f"k{k}"] for k in ks] for s in spectra],
+    unit = "irrep" if names else "frequency k"
+    fig.add_bar(x=ks, y=final, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in indices],
+                name=f"norm of W_E's rows in each {unit}", row=1, col=1)
+    fig.add_heatmap(x=ks, y=[s["step"] for s in spectra], z=[[s[f"k{k}"] for k in indices] for s in spectra],
                     colorscale="Viridis", colorbar=dict(y=0.25, len=0.45, title="norm"), row=2, col=1)
-    fig.update_xaxes(title_text="frequency k", row=2, col=1)
+    fig.update_xaxes(title_text=unit, row=2, col=1)
+    if names:
+        fig.update_xaxes(type="category")
     fig.update_yaxes(title_text="norm", row=1, col=1)
     fig.update_yaxes(title_text="step", row=2, col=1)
-    return fig.update_layout(title="Embedding spectrum (key frequencies in red)", height=800, showlegend=False)
+    return fig.update_layout(title=f"Embedding spectrum (key {'irreps' if names else 'frequencies'} in red)",
+                             height=800, showlegend=False)
 
 
-def frequency_bars(ks: list[int], values: list[float], key_freqs: list[int], title: str, y_title: str) -> go.Figure:
-    """One bar per frequency k, the key frequencies in red."""
-    fig = go.Figure(go.Bar(x=ks, y=values, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]))
-    return fig.update_layout(title=title, xaxis_title="frequency k", yaxis_title=y_title)
+def frequency_bars(ks: list[int], values: list[float], key_freqs: list[int], title: str, y_title: str,
+                   names: list[str] | None = None) -> go.Figure:
+    """One bar per frequency k (or irrep, named by ``names[k]``), the key ones in red."""
+    fig = go.Figure(go.Bar(x=[names[k] for k in ks] if names else ks, y=values,
+                           marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]))
+    return fig.update_layout(title=title, xaxis_title="irrep" if names else "frequency k", yaxis_title=y_title,
+                             xaxis_type="category" if names else None)
 
 
 def spectrum_slider_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
@@ -135,15 +145,16 @@ def clusters_figure(circuit: Circuit) -> go.Figure:
     sizes = circuit.cluster_sizes_all
     ks = sorted(sizes)
     key = set(circuit.frequencies)
-    fig = go.Figure(go.Bar(x=[f"k={k}" for k in ks], y=[sizes[k] for k in ks], text=[sizes[k] for k in ks],
+    fig = go.Figure(go.Bar(x=[circuit.name(k) for k in ks], y=[sizes[k] for k in ks], text=[sizes[k] for k in ks],
                            textposition="outside",
                            marker_color=[KEY_COLOUR if k in key else "grey" for k in ks]))
     fig.add_hline(y=circuit.min_neurons, line_dash="dot")
     verdict = "<br>the run has not generalised: candidates, not a circuit" if not circuit.claimed else ""
-    return fig.update_layout(title=f"Neurons per frequency cluster (> {circuit.threshold:.0%} of a neuron's "
+    unit = "irrep" if circuit.irrep_names else "frequency"
+    return fig.update_layout(title=f"Neurons per {unit} cluster (> {circuit.threshold:.0%} of a neuron's "
                                    f"variance); key in red, dotted line: the key minimum, {circuit.min_neurons} "
                                    f"neurons{verdict}",
-                             xaxis_title="frequency", yaxis_title="neurons", xaxis_type="category")
+                             xaxis_title=unit, yaxis_title="neurons", xaxis_type="category")
 
 
 def _round_step(top: float, ticks: int = 5) -> float:
@@ -182,17 +193,22 @@ def ablation_figure(ablations: Sequence[Ablation]) -> go.Figure:
 
 
 def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: list[str] | None = None,
-                          frequencies: list[int] | None = None) -> go.Figure:
-    """|2D Fourier coefficients| over (a, b) of a few neurons; ``neurons`` is [p, p, d_mlp].
+                          frequencies: list[int] | None = None, basis: PanelBasis | None = None) -> go.Figure:
+    """|2D coefficients| B X B^T over (a, b) of a few neurons; ``neurons`` is [p, p, d_mlp] (Z_p's Fourier
+    basis) or [|G|, |G|, d_mlp] with a group's ``basis`` (``trajectory.panel_basis``).
 
-    With ``frequencies`` only the basis functions of those frequencies (and the constant) are
-    drawn, so the few terms that carry a neuron's variance fill the picture; every tick is named.
+    With ``frequencies`` (or irreps) only their basis functions (and the constant) are drawn, so
+    the few terms that carry a neuron's variance fill the picture; every tick is named.
     """
     p = neurons.shape[0]
-    _, names, freqs = fourier_basis(p)
+    if basis is None:
+        B, names, freqs = fourier_basis(p)
+    else:
+        B, names, freqs = basis.basis, basis.names, torch.tensor(basis.owner)
     rows = torch.arange(p) if frequencies is None else torch.nonzero(
         torch.isin(freqs, torch.tensor([0, *frequencies]))).flatten()
-    coefficients = fourier_2d(neurons[..., indices].double()).abs()[rows][:, rows]
+    X = neurons[..., indices].double()
+    coefficients = torch.einsum("ia,abn,jb->ijn", B, X, B).abs()[rows][:, rows]
     coefficients[0, 0] = 0  # the mean dwarfs everything else
     shown = [names[i] for i in rows.tolist()]
     titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
@@ -202,32 +218,36 @@ def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: lis
                         row=1, col=column)
     fig.update_xaxes(title_text="basis function of b", tickangle=-60, dtick=1)
     fig.update_yaxes(title_text="basis function of a", dtick=1, col=1)
-    return fig.update_layout(title="Neurons in the 2D Fourier basis (the key frequencies' terms)",
+    fourier = basis is None or basis.unit == "frequency"
+    what = "Fourier basis (the key frequencies' terms)" if fourier else "irreps' basis (the key irreps' terms)"
+    return fig.update_layout(title=f"Neurons in the 2D {what}",
                              coloraxis=dict(colorscale="Blues", colorbar=dict(title="|coefficient|")),
                              height=480, width=420 * len(indices) + 120)
 
 
-def attention_figure(pattern: torch.Tensor) -> go.Figure:
-    """Attention from the '=' position to token a, per head, over all (a, b); ``pattern`` is [p, p, heads]."""
+def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) -> go.Figure:
+    """Attention from the '=' position to token a, per head, over all (a, b); ``pattern`` is [p, p, heads]
+    (or over a group's grid, its axes named by ``axis``)."""
     heads = pattern.shape[-1]
     fig = make_subplots(rows=1, cols=heads, subplot_titles=[f"head {h}" for h in range(heads)])
     for h in range(heads):
         fig.add_heatmap(z=pattern[..., h].numpy(), coloraxis="coloraxis", row=1, col=h + 1)
-    fig.update_xaxes(title_text="b")
-    fig.update_yaxes(title_text="a", col=1)
+    fig.update_xaxes(title_text=axis[1])
+    fig.update_yaxes(title_text=axis[0], col=1)
     return fig.update_layout(title="Attention of '=' to the first operand a (layer 0)",
                              coloraxis=dict(colorscale="RdBu", cmin=0, cmax=1, colorbar=dict(title="attention")),
                              height=380, width=300 * heads + 120)
 
 
-def representative_neurons(final: FinalCheckpoint, key_freqs: list[int], count: int = 4) -> tuple[list[int], list[str]]:
-    """The most cleanly clustered neuron of each key frequency (up to ``count``) and a label for each."""
+def representative_neurons(final: FinalCheckpoint, key_freqs: list[int], circuit: Circuit | None = None,
+                           count: int = 4) -> tuple[list[int], list[str]]:
+    """The most cleanly clustered neuron of each key frequency or irrep (up to ``count``) and a label for each."""
     chosen, labels = [], []
     clusters = final.clusters
     for k in key_freqs[:count]:
         for best in clusters.cleanest(k, 1):
             chosen.append(best)
-            labels.append(f"k={k} ({float(clusters.best_frac[best]):.0%})")
+            labels.append(f"{circuit.name(k) if circuit else f'k={k}'} ({float(clusters.best_frac[best]):.0%})")
     return (chosen, labels) if chosen else ([0], ["unclustered"])
 
 
@@ -280,7 +300,7 @@ def summary_figures(report: Report) -> dict[str, go.Figure]:
     if circuit is not None:
         figures.update({
             "restricted_excluded": restricted_excluded_figure(report.measures, report.phases),
-            "embedding_spectrum": spectrum_figure(report.spectra, circuit.frequencies),
+            "embedding_spectrum": spectrum_figure(report.spectra, circuit.frequencies, circuit.irrep_names or None),
             "neuron_clusters": clusters_figure(circuit),
             "gini_weight_norm": gini_norm_figure(report.measures, report.phases),
             "ablations": ablation_figure(report.ablations),
@@ -289,18 +309,25 @@ def summary_figures(report: Report) -> dict[str, go.Figure]:
 
 
 def model_figures(final: FinalCheckpoint, circuit: Circuit) -> dict[str, go.Figure]:
-    """The figures of the final checkpoint's activations: a few neurons in 2D Fourier space, the attention."""
-    chosen, labels = representative_neurons(final, circuit.frequencies)
-    return {"neuron_spectra": neuron_spectra_figure(final.grid.neurons, chosen, labels,
-                                                    circuit.frequencies or None),
-            "attention": attention_figure(final.grid.attention)}
+    """The figures of the final checkpoint's activations: a few neurons in the 2D Fourier (or irreps') basis,
+    and on the Z_p grid the attention."""
+    from .trajectory import panel_basis
+
+    chosen, labels = representative_neurons(final, circuit.frequencies, circuit)
+    if final.lens is None:
+        return {"neuron_spectra": neuron_spectra_figure(final.grid.neurons, chosen, labels,
+                                                        circuit.frequencies or None),
+                "attention": attention_figure(final.grid.attention)}
+    neurons = final.lens.neuron_grid(final.grid.flat)
+    return {"neuron_spectra": neuron_spectra_figure(neurons, chosen, labels, circuit.frequencies or None,
+                                                    panel_basis(0, final.lens))}
 
 
 def write_figures(report: Report, final: FinalCheckpoint | None = None, png: bool = False) -> list[str]:
     """Write every figure of ``report`` under its analysis directory (HTML; PNG copies too with ``png``);
     returns the file stems."""
     figures = summary_figures(report)
-    if report.circuit is not None and final is not None and final.grid.neurons is not None:
+    if report.circuit is not None and final is not None and final.grid.flat is not None:
         figures.update(model_figures(final, report.circuit))
     save_figures(figures, report.path, png=png)
     return sorted(figures)

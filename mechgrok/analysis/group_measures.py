@@ -129,6 +129,20 @@ class GroupGrid:
         """[n_irreps] ``embedding_irrep_spectrum`` of the elements' embedding rows."""
         return embedding_irrep_spectrum(self.group, self.embedding_rows(W_E))
 
+    def class_spectrum(self, matrix: torch.Tensor) -> torch.Tensor:
+        """[n_irreps] ``embedding_irrep_spectrum`` of ``matrix`` [c, ...]'s rows of the elements' classes
+        (for W_L^T: the neuron-to-logit map by output irrep)."""
+        return embedding_irrep_spectrum(self.group, matrix[self.classes].reshape(self.group.order, -1))
+
+    def basis_names(self) -> list[str]:
+        """A name for each row of the group's basis: its irrep's name and the row's number within the irrep."""
+        _, owner = self.group.fourier_basis
+        names, seen = [], {}
+        for index in owner:
+            seen[index] = seen.get(index, 0) + 1
+            names.append(f"{self.irrep_name(index)}:{seen[index]}")
+        return names
+
     def basis_row_norms(self, matrix: torch.Tensor) -> torch.Tensor:
         """[|G|] norm of each basis function's coefficient of ``matrix`` [|G|, ...] (rows: elements): Gini's input."""
         basis, _ = self.group.fourier_basis
@@ -154,6 +168,12 @@ class GroupGrid:
 
     def irrep_name(self, index: int) -> str:
         return self.group.irreps[index].name
+
+
+def task_lens(data) -> GroupGrid | None:
+    """The group the measures read a task in: None on the Z_p grid (add and sub, and the grid tasks with no
+    group, keep the paper's Fourier basis over (a, b)), else ``group_grid`` (div, mul, perm; None for miiii)."""
+    return None if data.is_full_grid else group_grid(data)
 
 
 def group_grid(data) -> GroupGrid | None:

@@ -26,7 +26,7 @@ from ..progress import Progress
 from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
 from . import trajectory
 from .circuit import final_checkpoint, fourier_ablations, group_ablations, measure, neuron_logit_spectrum
-from .group_measures import group_grid
+from .group_measures import task_lens
 from .measures import CLUSTER_THRESHOLD
 from .phases import find_phases
 from .results import Ablation, CheckpointMeasures, Circuit, Phases
@@ -194,7 +194,7 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     final_step = next((s for s in reversed(chosen) if loader.load(s)), None)
     if final_step is None:
         raise MechgrokError(f"no checkpoint of {run.path} could be read")
-    lens = None if data.is_full_grid else group_grid(data)  # Z_p grid tasks keep the paper's Fourier basis
+    lens = task_lens(data)
     final = final_checkpoint(model, data, final_step, lens)
     key = final.clusters.key_frequencies if final.clusters else []
     final_measured = measure(model, data, final_step, key, final.grid, lens, final.layer)
@@ -205,21 +205,21 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
         ablations = fourier_ablations(model, data, key, circuit.control_frequency, final.grid.logits, final.layer)
     else:
         ablations = group_ablations(model, data, lens, key, circuit.control_frequency, final.grid.logits, final.layer)
-    # the explorer's per-checkpoint arrays (Z_p grid runs), computed in the same pass as the measures
+    # the explorer's per-checkpoint arrays (runs with a basis), computed in the same pass as the measures
     out = run.analysis_dir
-    picked = trajectory.pick_neurons(final.clusters, key) if final.clusters and data.is_full_grid else []
+    picked = trajectory.pick_neurons(final.clusters, key) if final.clusters else []
     with_maps = set(trajectory.map_steps(chosen))
     arrays = {} if force or not picked else trajectory.previous_rows(out / EXPLORER_ARRAYS_FILE, picked, final_step)
 
     def add_arrays(step: int, measured) -> None:
         if measured.clusters is not None and picked:
             arrays[step] = trajectory.checkpoint_arrays(
-                model, measured.clusters, neuron_logit_spectrum(model, data.p),
+                model, measured.clusters, neuron_logit_spectrum(model, data.p, lens, final.layer),
                 measured.neurons if step in with_maps else None, picked)
 
     add_arrays(final_step, final_measured)
     previous = {} if force else _reusable(out, final_step, key)
-    if data.is_full_grid:  # a row is reused only with its explorer arrays
+    if picked:  # a row is reused only with its explorer arrays
         previous = {s: v for s, v in previous.items() if s in arrays and (s not in with_maps or "maps" in arrays[s])}
     measures, spectra = [], []
     bar = Progress(len(chosen), desc="analyse", enabled=progress)

@@ -2,16 +2,18 @@
 
 Stored in ``RUN_DIR/analysis/explorer.safetensors`` (float16 where the numbers are shares or
 activations; float32 where a softmax or a log scale needs them), one row per analysed
-checkpoint of a Z_p grid run:
+checkpoint of a run with a basis: the Z_p grid (frequencies k) or a group (irreps; the grid's
+elements numbered as the group numbers them, discrete logs for div and mul; ``panel_basis``):
 
 - ``neuron_freq`` [C, d_mlp] int16, ``neuron_frac`` [C, d_mlp] float16: each neuron's dominant
-  frequency and the share of its variance that frequency explains (the clustering's inputs);
-- ``logit_spectrum`` [C, K + 1]: norm of each output frequency of W_out W_U (neuron -> logit map);
+  frequency (or irrep) and the share of its variance it explains (the clustering's inputs);
+- ``logit_spectrum`` [C, K + 1] (or [C, n_irreps]): norm of each output frequency (irrep) of
+  W_out W_U (neuron -> logit map);
 - ``attention_scores`` [C, heads, 3, d_vocab]: layer 0's attention score of the '=' query on
   each (position, token) key, q . k / sqrt(d_head). In layer 0 a key depends on its token and
   position only, so the attention of '=' to a on input (a, b) is exactly
   softmax(s[0, a], s[1, b], s[2, =])[0]: the browser computes every (a, b) map from these tables;
-- ``maps`` [M, n, p, p] float16: the activations over (a, b) of ``picked`` neurons (a few per key
+- ``maps`` [M, n, p, p] (or [M, n, |G|, |G|]) float16: the activations over (a, b) of ``picked`` neurons (a few per key
   frequency, two unclustered) at ``map_steps``, at most MAX_MAP_STEPS checkpoints evenly spread
   (the full set of p^2 activations at every checkpoint would be gigabytes).
 """
@@ -19,6 +21,7 @@ checkpoint of a Z_p grid run:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,8 @@ import torch
 
 from ..fileio import load_tensors, save_tensors
 from ..errors import MechgrokError
+from .fourier import fourier_basis
+from .group_measures import GroupGrid
 from .measures import NeuronClusters
 
 if TYPE_CHECKING:
@@ -35,6 +40,37 @@ MAX_MAP_STEPS = 26
 PER_KEY_FREQUENCY = 3
 UNCLUSTERED = 2
 FORMAT = "explorer-arrays"
+
+
+@dataclass(frozen=True)
+class PanelBasis:
+    """How the per-checkpoint panels read a run's arrays.
+
+    ``basis`` [n, n]: the orthonormal basis B of functions on the n grid elements (a neuron's 2D
+    spectrum is B X B^T), ``names`` its rows' names and ``owner`` the frequency or irrep of each row;
+    ``units``: the name of each spectrum index (``k=3``, or an irrep's name); ``tokens``: the input
+    token of each grid element (the attention maps' axes); ``axis``: the grid's axes' names.
+    """
+
+    basis: torch.Tensor
+    names: list[str]
+    owner: list[int]
+    units: list[str]
+    unit: str
+    tokens: list[int]
+    axis: tuple[str, str]
+
+
+def panel_basis(p: int, lens: GroupGrid | None) -> PanelBasis:
+    """The PanelBasis of a run: its group's irreps (``lens``, as ``task_lens`` gives it), or Z_p's Fourier basis."""
+    if lens is not None:
+        basis, owner = lens.group.fourier_basis
+        axis = ("log_g a", "log_g b") if hasattr(lens.group, "generator") else ("a", "b")
+        units = [lens.irrep_name(i) for i in range(len(lens.group.irreps))]
+        return PanelBasis(basis, lens.basis_names(), list(owner), units, "irrep", lens.tokens.tolist(), axis)
+    basis, names, freqs = fourier_basis(p)
+    units = ["const"] + [f"k={k}" for k in range(1, p // 2 + 1)]
+    return PanelBasis(basis, list(names), freqs.tolist(), units, "frequency", list(range(p)), ("a", "b"))
 
 
 def attention_scores(model: HookedTransformer) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from ..errors import MechgrokError
 from ..run import EXPLORER_ARRAYS_FILE
 from . import figures, trajectory
+from .group_measures import task_lens
 from .report import load_report
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class RunViews:
     def arrays(self) -> dict[str, torch.Tensor] | None:
         path = self.run.analysis_dir / EXPLORER_ARRAYS_FILE
         return trajectory.load_arrays(path)[0] if self.report.circuit is not None and path.is_file() else None
+
+    @cached_property
+    def panels(self) -> trajectory.PanelBasis:
+        """How the arrays read: the Fourier basis of Z_p, or the task's group."""
+        data = self.run.dataset
+        return trajectory.panel_basis(data.p, task_lens(data))
 
     @property
     def steps(self) -> list[int]:
@@ -70,7 +77,7 @@ class CheckpointViews:
             raise MechgrokError(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
         if name in CHECKPOINT_VIEWS and self.views.arrays is None:
             raise MechgrokError(f"view {name!r} needs the circuit arrays, which task {self.views.report.config['task']} "
-                                "runs do not have (their inputs are not the Z_p grid)")
+                                "runs do not have (no group and not the Z_p grid)")
         return draw[name](**options)
 
     # -- curves, with the checkpoint marked ---------------------------------------------------
@@ -97,25 +104,35 @@ class CheckpointViews:
     def _row(self, name: str) -> torch.Tensor:
         return self.views.arrays[name][self.index].float()
 
+    @property
+    def _names(self) -> list[str] | None:
+        """Names of the spectrum's indices on a group (its irreps); None on Z_p (frequencies are numbers)."""
+        panels = self.views.panels
+        return panels.units if panels.unit == "irrep" else None
+
     def _spectrum(self) -> go.Figure:
         row = next(s for s in self.views.report.spectra if int(s["step"]) == self.step)
         ks = sorted(int(k[1:]) for k in row if k.startswith("k") and k != "k0")
+        unit = self.views.panels.unit
         return figures.frequency_bars(ks, [row[f"k{k}"] for k in ks], self._key,
-                                      f"Embedding spectrum at step {self.step} (key frequencies in red)",
-                                      "norm of W_E's frequency-k rows")
+                                      f"Embedding spectrum at step {self.step} (key {unit} in red)",
+                                      f"norm of W_E's rows in each {unit}", self._names)
 
     def _logit(self) -> go.Figure:
         row = self._row("logit_spectrum")
         return figures.frequency_bars(list(range(1, len(row))), row[1:].tolist(), self._key,
-                                      f"Neuron-to-logit map W_out W_U by output frequency, step {self.step}", "norm")
+                                      f"Neuron-to-logit map W_out W_U by output {self.views.panels.unit}, "
+                                      f"step {self.step}", "norm", self._names)
 
     def _neurons(self) -> go.Figure:
-        freq, frac = self._row("neuron_freq"), self._row("neuron_frac")
-        fig = go.Figure(go.Scatter(x=freq.tolist(), y=frac.tolist(), mode="markers",
+        freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
+        units, unit = self.views.panels.units, self.views.panels.unit
+        x = [units[int(f)] for f in freq] if self._names else freq.tolist()
+        fig = go.Figure(go.Scatter(x=x, y=frac.tolist(), mode="markers",
                                    marker=dict(color=["crimson" if int(f) in self._key else "grey" for f in freq])))
         fig.add_hline(y=self.views.report.circuit.threshold, line_dash="dot")
-        return fig.update_layout(title=f"Every neuron's dominant frequency and its share of the variance, step "
-                                       f"{self.step}", xaxis_title="dominant frequency",
+        return fig.update_layout(title=f"Every neuron's dominant {unit} and its share of the variance, step "
+                                       f"{self.step}", xaxis_title=f"dominant {unit}",
                                  yaxis=dict(title="fraction of variance", range=[0, 1.02]))
 
     def _clusters(self) -> go.Figure:
@@ -128,11 +145,11 @@ class CheckpointViews:
 
     def _attention(self) -> go.Figure:
         scores = self._row("attention_scores")  # [heads, 3, d_vocab]
-        p = self.views.report.config["p"]
-        s_a, s_b, s_eq = scores[:, 0, :p], scores[:, 1, :p], scores[:, 2, -1]
+        tokens = torch.tensor(self.views.panels.tokens)  # grid element -> input token
+        s_a, s_b, s_eq = scores[:, 0, tokens], scores[:, 1, tokens], scores[:, 2, -1]
         stacked = torch.stack(torch.broadcast_tensors(s_a[:, :, None], s_b[:, None, :], s_eq[:, None, None]), -1)
         pattern = stacked.softmax(-1)[..., 0].permute(1, 2, 0)  # [a, b, head]
-        return figures.attention_figure(pattern).update_layout(
+        return figures.attention_figure(pattern, self.views.panels.axis).update_layout(
             title=f"Attention of '=' to a, per head (layer 0), step {self.step}")
 
     def _neuron(self, neuron: int | None = None) -> go.Figure:
@@ -145,8 +162,10 @@ class CheckpointViews:
         nearest = min(range(len(map_steps)), key=lambda i: abs(map_steps[i] - self.step))
         activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
         where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")
-        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None).update_layout(
-            title=f"Neuron {neuron} in the 2D Fourier basis, {where}")
+        panels = self.views.panels
+        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None, panels).update_layout(
+            title=f"Neuron {neuron} in the 2D {'Fourier' if panels.unit == 'frequency' else 'irreps'} basis, "
+                  f"{where}")
 
 
 def widget(run: Run, names: list[str] | tuple[str, ...] = ("losses", "embedding_spectrum", "cluster_sizes")):

@@ -78,14 +78,46 @@ def test_explorer_is_offline_and_every_panel_follows_the_slider(browser, explore
     assert page.errors == []
 
 
-def test_a_run_without_the_grid_gets_its_panels_and_a_note(browser, tmp_path):
+def test_a_group_run_gets_every_panel_in_its_irreps(browser, tmp_path):
     from mechgrok import train
 
     run_dir = train(small_config(tmp_path, task="perm", p=3, steps=20), progress=False).run_dir
     assert main(["explore", str(run_dir)]) == 0  # analyses first: there is no analysis yet
     page = _open(browser, run_dir / "analysis" / "explorer.html")
     assert page.errors == []
-    assert "drawn for the Z_p grid only: task perm is read in the irreps of S_3" in page.inner_text("#notes")
+    ids = set(page.evaluate("Array.from(document.querySelectorAll('.panel')).map(e => e.id)"))
+    assert {"embed", "neurons", "clusters", "logit", "attention", "neuronact", "neuronfourier", "neuronmap"} <= ids
+    # S_3's irreps by name on the spectra (the trivial one left out), not frequencies 1..p//2
+    names = page.evaluate("document.getElementById('embed').data[0].x")
+    assert sorted(names) == ["(1,1,1)", "(2,1)"]
+    assert "irrep" in page.evaluate("document.getElementById('embed').layout.xaxis.title.text")
+    # attention and neuron maps over the 3! x 3! grid of group elements, 2D spectrum in S_3's 6 basis rows
+    assert page.evaluate("document.getElementById('attention').data[0].z.length") == 6
+    assert page.evaluate("document.getElementById('neuronact').data[0].z.map(r => r.length)") == [6] * 6
+    assert page.evaluate("document.getElementById('neuronfourier').data[0].x") == \
+        ["(3):1", "(2,1):1", "(2,1):2", "(2,1):3", "(2,1):4", "(1,1,1):1"]
+    before = _y(page, "embed")
+    page.locator("#slider").fill("2")  # from step 0 to step 20
+    page.wait_for_timeout(200)
+    assert _y(page, "embed") != before  # the slider moves the group's panels too
+    assert page.errors == []
+    from mechgrok import load_run  # the same views in Python
+
+    run = load_run(run_dir)
+    checkpoint = run.at(run.steps[-1])
+    assert list(checkpoint.view("embedding_spectrum").data[0].x) == ["(2,1)", "(1,1,1)"]
+    assert checkpoint.view("attention").data[0].z.shape == (6, 6)
+    assert list(checkpoint.view("neuron").data[0].x)[0] == "(3):1"
+
+
+def test_a_run_without_a_basis_gets_its_curves_and_a_note(browser, tmp_path):
+    from mechgrok import train
+
+    run_dir = train(small_config(tmp_path, task="miiii", p=11, steps=20), progress=False).run_dir
+    assert main(["explore", str(run_dir)]) == 0
+    page = _open(browser, run_dir / "analysis" / "explorer.html")
+    assert page.errors == []
+    assert "task miiii has none" in page.inner_text("#notes")
     ids = set(page.evaluate("Array.from(document.querySelectorAll('.panel')).map(e => e.id)"))
     assert ids == {"losses", "accuracy", "norm"}
 
