@@ -104,3 +104,11 @@ def test_old_checkpoint_without_checksum_still_loads(tmp_path):
     save_file({"w": torch.ones(2)}, str(path), metadata={"mechgrok": json.dumps({"kind": "checkpoint"})})
     loaded = load_tensors(path, "checkpoint")
     assert not loaded.verified and torch.equal(loaded.tensors["w"], load_file(str(path))["w"])
+
+
+def test_large_buffers_go_back_to_the_os_on_glibc():
+    import platform
+
+    from mechgrok.runtime import return_large_buffers_to_the_os
+
+    assert return_large_buffers_to_the_os() == (platform.libc_ver()[0] == "glibc")
