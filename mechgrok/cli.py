@@ -166,6 +166,11 @@ def _analyze(args: argparse.Namespace) -> None:
     load_run(args.run_dir)  # a wrong path fails here, before the analysis (and TransformerLens) is imported
     from .analysis.report import analyze_run
 
+    # memory flat in the number of checkpoints; set by the command only, since it is process-wide
+    # (a notebook kernel calling analyze_run keeps its own allocator settings)
+    from .runtime import return_large_buffers_to_the_os
+
+    return_large_buffers_to_the_os()
     report = analyze_run(args.run_dir, every=args.every, steps=args.steps, force=args.force,
                          figures=not args.no_figures, progress=not args.quiet, png=args.png)
     print(report.summary_text())

@@ -55,6 +55,7 @@ def return_large_buffers_to_the_os() -> bool:
     which torch's repeated multi-MB activations land on the heap and fragment it: measured on the
     analysis of 201 p=113 checkpoints, peak RSS 1,060 MB by default against 781 MB with the
     threshold fixed at 1 MB (``bench/memory.py``). Setting it explicitly stops the adjustment.
+    ``mechgrok analyze`` calls it; library callers (a notebook) keep their allocator as it is.
     """
     import ctypes
     import ctypes.util

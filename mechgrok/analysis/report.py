@@ -185,9 +185,6 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     recomputed.
     """
     from ..model import build_hooked_transformer
-    from ..runtime import return_large_buffers_to_the_os
-
-    return_large_buffers_to_the_os()  # memory flat in the number of checkpoints
     run = load_run(run_dir)
     chosen = select_steps(run, every, steps)
     data = run.dataset
