@@ -35,6 +35,9 @@ def test_notebook_runs_and_draws(path, notebook_run, monkeypatch):
     book = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), "commit notebooks cleared"
     monkeypatch.setenv("MECHGROK_RUN_DIR", str(notebook_run))
+    # the kernel inherits this: plotly's renderer detection can pick "browser" in a headless kernel, whose
+    # fig.show() then serves the page and waits for a browser that never comes (a hang, seen on CI)
+    monkeypatch.setenv("PLOTLY_RENDERER", "plotly_mimetype")
     before = _snapshot(notebook_run / "analysis")
     # timeout: a hang guard, not a timing (a loaded 2-core machine takes minutes for the Gromov training cell)
     NotebookClient(book, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
