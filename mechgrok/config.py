@@ -28,6 +28,8 @@ from .grokfast import FILTERS
 from .tasks import check_task, n_examples
 
 ACT_FNS = ("relu", "gelu", "silu")
+DROPOUT_ON = ("sublayer", "residual")
+INITS = ("paper", "he")
 AUG_SCOPES = ("all", "train")
 MAX_INT = 2**63 - 1  # torch seeds and counters are int64
 
@@ -148,11 +150,15 @@ class ModelConfig(_Section):
     d_mlp: int = 512
     act_fn: str = "relu"
     init_scale: float = 1.0  # multiplies the paper's initial weights
-    dropout: float = 0.0  # on attention and MLP outputs, training only (HookedTransformer has none)
+    dropout: float = 0.0  # training only (HookedTransformer has none)
+    dropout_on: str = "sublayer"  # sublayer: attention and MLP outputs; residual: the stream after each (miiii code)
+    init: str = "paper"  # paper: N(0, 1/d_model) (Nanda et al.); he: truncated He normal (the miiii code)
 
     def check(self) -> None:
         _positive(self, "n_layers", "d_model", "n_heads", "d_head", "d_mlp")
         _choice("act_fn", self.act_fn, ACT_FNS)
+        _choice("dropout_on", self.dropout_on, DROPOUT_ON)
+        _choice("init", self.init, INITS)
         if self.init_scale <= 0:
             raise MechgrokError(f"config: init_scale must be positive, got {self.init_scale}")
         _in_range("dropout", self.dropout, 0, 1, high_open=True)

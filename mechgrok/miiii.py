@@ -84,3 +84,31 @@ def claims(table: list[dict]) -> list[dict]:
             verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
     return [{"claim": "mod 2, 3, 5 and 7 are learnt first", "verdict": verdict_first},
             {"claim": "then the rest, rapidly (within the steps the first four took)", "verdict": verdict_rest}]
+
+
+def all_grokked_step(table: list[dict]) -> int | None:
+    """The step by which every task has grokked, max_q grok_step(q); None while any task has not."""
+    steps = [r["grok_step"] for r in table]
+    return None if not steps or None in steps else max(steps)
+
+
+def grokfast_claim(with_filter: list[dict], without: list[dict], steps: int) -> dict:
+    """The study's claim that Grokfast speeds it up, read from two runs that differ only in the filter.
+
+    Holds when every task has grokked with Grokfast at step s_gf = max_q grok_step(q) and the run
+    without it reaches that later (at s_plain > s_gf) or not within its ``steps``; does not hold
+    when s_plain <= s_gf or only the run without the filter finishes; undetermined while neither has.
+    """
+    fast, plain = all_grokked_step(with_filter), all_grokked_step(without)
+    left = sum(r["grok_step"] is None for r in without)
+    if fast is None and plain is None:
+        verdict = "undetermined (neither run has grokked every task)"
+    elif fast is None:
+        verdict = f"does not hold (without Grokfast every task groks by step {plain}; with it, not by step {steps})"
+    elif plain is None:
+        verdict = (f"holds (every task groks by step {fast} with Grokfast; without it, {left} of {len(without)} "
+                   f"have not by step {steps})")
+    else:
+        verdict = (f"{'holds' if fast < plain else 'does not hold'} (every task groks by step {fast} with Grokfast, "
+                   f"by step {plain} without)")
+    return {"claim": "Grokfast speeds it up", "verdict": verdict}

@@ -11,8 +11,18 @@ Biases (a documented choice, as in Nanda et al.'s code): only the MLP biases ``b
 ``b_out`` train. ``b_Q``, ``b_K``, ``b_V``, ``b_O`` and ``b_U`` exist, because
 HookedTransformer always has them, but they are buffers fixed at zero.
 
-Initialisation follows the paper's code: every weight ~ N(0, 1/d_model) except
-``W_U`` ~ N(0, 1/d_vocab), biases zero, all scaled by the config's ``init_scale`` (1 by default).
+Initialisation (``init``): ``paper`` follows Nanda et al.'s code, every weight ~ N(0, 1/d_model)
+except ``W_U`` ~ N(0, 1/d_vocab); ``he`` follows the miiii code (JAX's ``he_normal`` on its
+parameter shapes): each weight ~ N(0, 2/fan_in) truncated at two standard deviations, with
+fan_in d_vocab for ``W_E``, n_ctx for ``W_pos``, d_model * n_heads for ``W_Q/W_K/W_V`` (JAX counts
+the stacked heads), n_heads * d_head for ``W_O``, d_model for ``W_in``, d_mlp for ``W_out`` and
+d_model * T for ``W_U`` (T output heads: the miiii code stacks one unembedding per task). Biases
+start at zero; everything is scaled by ``init_scale`` (1 by default).
+
+Dropout (training only, ``dropout_on``): ``sublayer`` drops the attention and MLP outputs
+before they join the residual stream; ``residual`` drops the stream itself after each addition,
+resid_mid = drop(x + attn_out), resid_post = drop(resid_mid + mlp_out), as the miiii code does.
+In evaluation both are HookedTransformer's function.
 """
 
 from __future__ import annotations
@@ -76,30 +86,46 @@ class _Params(nn.Module):
             self.register_buffer(name, value)
 
 
+def initial_weight(cfg: ModelConfig, shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+    """One weight at init: N(0, 1/d_model) (``paper``) or N(0, 2/fan_in) truncated at 2 sigma (``he``), times init_scale."""
+    if cfg.init == "he":
+        # JAX's he_normal draws a unit normal truncated to [-2, 2], rescaled by its std (0.8796) to unit variance
+        std = math.sqrt(2 / fan_in) / 0.87962566103423978
+        return nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std) * cfg.init_scale
+    return torch.randn(*shape) * cfg.init_scale / math.sqrt(cfg.d_model)
+
+
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, scale: float):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         d, h, e, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
-        w = lambda *shape: torch.randn(*shape) * scale / math.sqrt(d)  # noqa: E731
+        w = lambda fan_in, *shape: initial_weight(cfg, shape, fan_in)  # noqa: E731
         self.attn = _Params(
-            {"W_Q": w(h, d, e), "W_K": w(h, d, e), "W_V": w(h, d, e), "W_O": w(h, e, d)},
+            {"W_Q": w(d * h, h, d, e), "W_K": w(d * h, h, d, e), "W_V": w(d * h, h, d, e), "W_O": w(h * e, h, e, d)},
             {"b_Q": torch.zeros(h, e), "b_K": torch.zeros(h, e), "b_V": torch.zeros(h, e), "b_O": torch.zeros(d)},
         )
-        self.mlp = _Params({"W_in": w(d, m), "b_in": torch.zeros(m), "W_out": w(m, d), "b_out": torch.zeros(d)})
+        self.mlp = _Params({"W_in": w(d, d, m), "b_in": torch.zeros(m), "W_out": w(m, m, d), "b_out": torch.zeros(d)})
         self.act = ACTIVATIONS[cfg.act_fn]
         self.attn_scale = math.sqrt(e)
         self.dropout = cfg.dropout
+        self.on_residual = cfg.dropout_on == "residual"
 
     def drop(self, x: torch.Tensor) -> torch.Tensor:
-        """Dropout on a sublayer's output in training mode only: evaluation is HookedTransformer's function."""
+        """Dropout in training mode only: evaluation is HookedTransformer's function."""
         return F.dropout(x, self.dropout, training=True) if self.dropout and self.training else x
+
+    def drop_sublayer(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.on_residual else self.drop(x)
+
+    def drop_residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(x) if self.on_residual else x
 
     def mlp_out(self, resid_mid: torch.Tensor) -> torch.Tensor:
         """act(x W_in + b_in) W_out + b_out, the biases added inside the matmuls (addmm) on [batch, d] inputs."""
         m = self.mlp
         if resid_mid.dim() == 2:
-            return self.drop(torch.addmm(m.b_out, self.act(torch.addmm(m.b_in, resid_mid, m.W_in)), m.W_out))
-        return self.drop(self.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out)
+            return self.drop_sublayer(torch.addmm(m.b_out, self.act(torch.addmm(m.b_in, resid_mid, m.W_in)), m.W_out))
+        return self.drop_sublayer(self.act(resid_mid @ m.W_in + m.b_in) @ m.W_out + m.b_out)
 
     def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
         """x: [batch, pos, d_model] -> [batch, pos or 1, d_model] (resid_post)."""
@@ -114,8 +140,8 @@ class Block(nn.Module):
             scores = scores.masked_fill(future, float("-inf"))
         z = (scores.softmax(2)[..., None] * v[:, None]).sum(2)  # [batch, query, head, d_head]
         attn_out = z.flatten(2) @ a.W_O.flatten(0, 1) + a.b_O
-        resid_mid = x_q + self.drop(attn_out)
-        return resid_mid + self.mlp_out(resid_mid)
+        resid_mid = self.drop_residual(x_q + self.drop_sublayer(attn_out))
+        return self.drop_residual(resid_mid + self.mlp_out(resid_mid))
 
 
 def _heads(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -126,16 +152,16 @@ def _heads(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class Transformer(nn.Module):
     """HookedTransformer's function restricted to the last position: tokens [batch, 3] -> logits [batch, d_vocab_out]."""
 
-    def __init__(self, cfg: ModelConfig, d_vocab: int, d_vocab_out: int):
+    def __init__(self, cfg: ModelConfig, d_vocab: int, d_vocab_out: int, out_heads: int = 1):
         super().__init__()
-        d, init_scale = cfg.d_model, cfg.init_scale
-        self.embed = _Params({"W_E": torch.randn(d_vocab, d) * init_scale / math.sqrt(d)})
-        self.pos_embed = _Params({"W_pos": torch.randn(3, d) * init_scale / math.sqrt(d)})
-        self.blocks = nn.ModuleList(Block(cfg, init_scale) for _ in range(cfg.n_layers))
-        self.unembed = _Params(
-            {"W_U": torch.randn(d, d_vocab_out) * init_scale / math.sqrt(d_vocab)},
-            {"b_U": torch.zeros(d_vocab_out)},
-        )
+        d = cfg.d_model
+        self.embed = _Params({"W_E": initial_weight(cfg, (d_vocab, d), d_vocab)})
+        self.pos_embed = _Params({"W_pos": initial_weight(cfg, (3, d), 3)})
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        # the paper's W_U scale is 1/sqrt(d_vocab), not 1/sqrt(d_model)
+        W_U = (torch.randn(d, d_vocab_out) * cfg.init_scale / math.sqrt(d_vocab) if cfg.init == "paper"
+               else initial_weight(cfg, (d, d_vocab_out), d * out_heads))
+        self.unembed = _Params({"W_U": W_U}, {"b_U": torch.zeros(d_vocab_out)})
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if len(self.blocks) == 1:
@@ -183,7 +209,7 @@ class Transformer(nn.Module):
         # a weighted sum over 3 positions: broadcasting beats a batched matmul of [1, 3] x [3, d_head] blocks
         z = (pattern[..., None] * v).sum(2)
         attn_out = torch.addmm(a.b_O, z.reshape(batch, -1), a.W_O.reshape(-1, a.W_O.shape[-1]))
-        resid_mid = gather(resid[-1], last) + block.drop(attn_out)
-        resid_post = resid_mid + block.mlp_out(resid_mid)
+        resid_mid = block.drop_residual(gather(resid[-1], last) + block.drop_sublayer(attn_out))
+        resid_post = block.drop_residual(resid_mid + block.mlp_out(resid_mid))
         return torch.addmm(self.unembed.b_U, resid_post, self.unembed.W_U)
 

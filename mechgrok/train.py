@@ -120,7 +120,8 @@ class Trainer:
             self.data = writer.load_dataset()
         writer.write_config(cfg, self.data.d_vocab, self.data.n_classes)
         torch.manual_seed(cfg.data.seed)
-        self.model = Transformer(cfg.model, self.data.d_vocab, self.data.n_classes).to(self.device)
+        self.model = Transformer(cfg.model, self.data.d_vocab, self.data.n_classes,
+                                 len(self.data.heads)).to(self.device)
         self.objective = Objective(self.data.heads)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         self.grad_filter = make_grad_filter(self.model, cfg.optim)

@@ -99,6 +99,12 @@ def test_miiii_quick(tmp_path):
     assert float(curves[-1]["train_loss"]) < float(curves[0]["train_loss"])  # it learns
     assert float(curves[0]["train_loss"]) == pytest.approx(4.0, abs=1.0)  # ~ the number of tasks at init
     assert tasks[2]["grok_step"]  # the mod-2 task generalises within the quick budget
+    # the twin without Grokfast: same split, its own curves, and the third claim read from the two
+    assert "grok_step_no_grokfast" in tasks[2]
+    plain = _rows(tmp_path / "miiii_curves_no_grokfast.csv")
+    assert [r["step"] for r in plain] == [r["step"] for r in curves] and plain[-1] != curves[-1]
+    assert load_run(tmp_path / "run_no_grokfast").config.optim.grokfast == "none"
+    assert "- Grokfast speeds it up: **" in (tmp_path / "miiii.md").read_text()
     # it is an ordinary run: its last checkpoint, in HookedTransformer, reproduces the logged test accuracies
     run = load_run(tmp_path / "run")
     data = run.dataset

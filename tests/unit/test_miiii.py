@@ -33,3 +33,23 @@ def test_periodic_fit_finds_the_right_period():
     assert periodic_r2(W_E, 11) < 0.2
     rows = {r["q"]: r for r in embedding_task_spectrum(W_E, p, (7, 11))}
     assert rows[7]["r2"] > rows[7]["noise_r2"] + 0.8
+
+
+def _table(steps):
+    return [{"q": q, "grok_step": s} for q, s in zip((2, 3, 5, 7), steps)]
+
+
+def test_grokfast_claim_compares_the_step_by_which_every_task_has_grokked():
+    from mechgrok.miiii import all_grokked_step, grokfast_claim
+
+    assert all_grokked_step(_table([100, 400, 200, 300])) == 400
+    assert all_grokked_step(_table([100, None, 200, 300])) is None
+    faster = grokfast_claim(_table([100, 400, 200, 300]), _table([500, 600, 900, 700]), 1000)
+    assert faster["verdict"] == "holds (every task groks by step 400 with Grokfast, by step 900 without)"
+    slower = grokfast_claim(_table([100, 950, 200, 300]), _table([500, 600, 900, 700]), 1000)
+    assert slower["verdict"].startswith("does not hold")
+    assert grokfast_claim(_table([100, 400, 200, 300]), _table([500, None, None, 700]), 1000)["verdict"] == (
+        "holds (every task groks by step 400 with Grokfast; without it, 2 of 4 have not by step 1000)")
+    assert grokfast_claim(_table([None] * 4), _table([500, 600, 900, 700]), 1000)["verdict"].startswith(
+        "does not hold")
+    assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000)["verdict"].startswith("undetermined")

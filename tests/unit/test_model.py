@@ -61,3 +61,54 @@ def test_dropout_acts_in_training_mode_only():
     torch.testing.assert_close(model(tokens), plain.eval()(tokens))
     model.train()
     assert not torch.allclose(model(tokens), plain(tokens))
+
+
+def _silent_sublayers(model):
+    """Zero the attention and MLP outputs: the last position's resid_post is then its embedding alone."""
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.W_O.zero_()
+            block.mlp.W_out.zero_()
+            block.mlp.b_out.zero_()
+    return model
+
+
+def test_residual_dropout_drops_the_stream_itself():
+    """With silent sublayers, sublayer dropout leaves the logits alone while residual dropout drops the stream
+    twice per layer: in expectation the eval logits (inverted dropout), per draw not."""
+    from mechgrok import ModelConfig
+
+    tokens = torch.tensor([[1, 2, 23], [5, 7, 23]])
+    for n_layers in (1, 2):  # the one-layer shortcut and the general path
+        torch.manual_seed(0)
+        kw = dict(n_layers=n_layers, d_model=32, d_head=8, d_mlp=64, dropout=0.5)
+        sublayer = _silent_sublayers(Transformer(ModelConfig(**kw), 24, 23))
+        residual = Transformer(ModelConfig(**kw, dropout_on="residual"), 24, 23)
+        residual.load_state_dict(sublayer.state_dict())
+        with torch.no_grad():
+            expected = sublayer.eval()(tokens)
+            torch.testing.assert_close(sublayer.train()(tokens), expected)
+            torch.testing.assert_close(residual.eval()(tokens), expected)
+            residual.train()
+            assert not torch.allclose(residual(tokens), expected)
+            mean = torch.stack([residual(tokens) for _ in range(4000)]).mean(0)
+        assert (mean - expected).abs().max() < 0.1 * expected.abs().max()
+
+
+def test_he_init_has_the_miiii_codes_scales():
+    """init='he': std sqrt(2 / fan_in) per weight (fan_in as JAX counts it on the miiii code's shapes),
+    truncated at two standard deviations of the underlying normal."""
+    from mechgrok import ModelConfig
+
+    torch.manual_seed(0)
+    d, h, e, m, vocab, out, heads = 64, 4, 16, 256, 114, 1480, 29
+    model = Transformer(ModelConfig(d_model=d, n_heads=h, d_head=e, d_mlp=m, init="he"), vocab, out, heads)
+    fan_in = {"embed.W_E": vocab, "blocks.0.attn.W_Q": d * h, "blocks.0.attn.W_O": h * e,
+              "blocks.0.mlp.W_in": d, "blocks.0.mlp.W_out": m, "unembed.W_U": d * heads}
+    weights = dict(model.named_parameters())
+    for name, n in fan_in.items():
+        w, std = weights[name].detach(), (2 / n) ** 0.5
+        assert abs(w.std().item() / std - 1) < 0.05, name
+        assert w.abs().max().item() <= 2 * std / 0.87962566103423978 + 1e-6, name
+    paper = Transformer(ModelConfig(d_model=d, n_heads=h, d_head=e, d_mlp=m), vocab, out, heads)
+    assert abs(paper.blocks[0].mlp.W_in.std().item() * d ** 0.5 - 1) < 0.05  # the paper's N(0, 1/d_model)
