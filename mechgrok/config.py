@@ -149,7 +149,7 @@ class ModelConfig(_Section):
     d_head: int = 32
     d_mlp: int = 512
     act_fn: str = "relu"
-    init_scale: float = 1.0  # multiplies the paper's initial weights
+    init_scale: float = 1.0  # multiplies the initial weights (either init)
     dropout: float = 0.0  # training only (HookedTransformer has none)
     dropout_on: str = "sublayer"  # sublayer: attention and MLP outputs; residual: the stream after each (miiii code)
     init: str = "paper"  # paper: N(0, 1/d_model) (Nanda et al.); he: truncated He normal (the miiii code)

@@ -36,8 +36,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(**(MIIII_QUICK if quick else MIIII), device=device, out=str(out / RUN_SUBDIR))
-    plain = TrainConfig(**{**(MIIII_QUICK if quick else MIIII), "grokfast": "none"}, device=device,
-                        out=str(out / BASELINE_SUBDIR))
+    plain = cfg.replace(grokfast="none", out=str(out / BASELINE_SUBDIR))
     for config in (cfg, plain):
         train(config, progress=progress)
     report, baseline = (analyze_run(c.run.out, progress=progress) for c in (cfg, plain))
