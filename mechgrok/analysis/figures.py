@@ -277,13 +277,14 @@ def task_order_figure(table: Sequence[dict[str, Any]], rows: Sequence[Any]) -> g
     """Multi-task runs: each task's test accuracy over the analysed checkpoints (left) and the step at which it
     groks (right, by modulus q; a missing bar has not grokked)."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
-                        subplot_titles=("test accuracy per task", "grok step per task (test acc >= 99%)"))
+                        subplot_titles=("test accuracy per task (markers: analysed checkpoints)",
+                                        "grok step per task (test acc >= 99%)"))
     steps = _column(rows, "step")
     for r in table:
         key = f"test_acc_q{r['q']}"
         if all(key in m.per_task for m in rows):
-            fig.add_scatter(x=steps, y=[m.per_task[key] for m in rows], name=f"mod {r['q']}", mode="lines",
-                            row=1, col=1)
+            fig.add_scatter(x=steps, y=[m.per_task[key] for m in rows], name=f"mod {r['q']}",
+                            mode="lines+markers", row=1, col=1)  # markers: a run with few checkpoints shows it
     fig.add_bar(x=[str(r["q"]) for r in table], y=[r["grok_step"] for r in table], showlegend=False,
                 marker_color=[KEY_COLOUR if r["q"] in (2, 3, 5, 7) else OTHER_COLOUR for r in table], row=1, col=2)
     fig.update_xaxes(title_text="step", row=1, col=1)
