@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .config import TrainConfig
-from .tasks import Dataset, augment, negation_map
+from .tasks import Dataset, augment
 
 
 class Batches:
@@ -24,7 +24,7 @@ class Batches:
         self.device = device
         if self.reverse or self.negate:
             self.label_table = data.label_table(train_only=cfg.data.aug_scope == "train")
-            self.negation = negation_map(data.task, data.p)
+            self.negation = data.spec.negation(data.p)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.train

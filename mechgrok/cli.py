@@ -166,7 +166,7 @@ def _analyze(args: argparse.Namespace) -> None:
     from .run import load_run
 
     load_run(args.run_dir)  # a wrong path fails here, before the analysis (and TransformerLens) is imported
-    from .analysis.report import analyze_run
+    from .analysis.pipeline import analyze_run
 
     # memory flat in the number of checkpoints; set by the command only, since it is process-wide
     # (a notebook kernel calling analyze_run keeps its own allocator settings)

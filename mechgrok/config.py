@@ -25,7 +25,11 @@ from typing import Any, ClassVar
 from .errors import MechgrokError
 from .fileio import read_document
 from .grokfast import FILTERS
-from .tasks import check_task, n_examples
+from .tasks import check_task, get_task
+
+FieldValue = bool | int | float | str | None  # every config field holds one scalar
+ConfigValues = dict[str, FieldValue]  # {field: value}, flat (config.json) or one section
+
 
 ACT_FNS = ("relu", "gelu", "silu")
 DROPOUT_ON = ("sublayer", "residual")
@@ -261,7 +265,7 @@ class TrainConfig:
 
     def _check_together(self) -> None:
         """Constraints across sections."""
-        n = n_examples(self.data.task, self.data.p)
+        n = get_task(self.data.task).n_examples(self.data.p)
         n_train = int(self.data.frac_train * n)
         if n_train == 0 or n_train == n:
             raise MechgrokError(f"config: frac_train={self.data.frac_train} leaves an empty train or test set "
@@ -281,20 +285,20 @@ class TrainConfig:
     def run_name(self) -> str:
         return f"{self.data.task}_p{self.data.p}_seed{self.data.seed}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ConfigValues:
         """Flat {field: value}, the form config.json, checkpoints and report.json hold."""
         return {k: v for s in SECTIONS for k, v in dataclasses.asdict(getattr(self, s.NAME)).items()}
 
-    def sections(self) -> dict[str, dict[str, Any]]:
+    def sections(self) -> dict[str, ConfigValues]:
         """{section: {field: value}}, the form a sectioned TOML file holds."""
         return {s.NAME: dataclasses.asdict(getattr(self, s.NAME)) for s in SECTIONS}
 
     @staticmethod
-    def checked_values(values: Any, source: str = "config") -> dict[str, Any]:
+    def checked_values(values: Any, source: str = "config") -> ConfigValues:
         """Flat, type-checked fields from flat or sectioned ``values`` (a parsed JSON/TOML document)."""
         if not isinstance(values, dict):
             raise MechgrokError(f"{source}: expected a table of config fields, got {type(values).__name__}")
-        flat: dict[str, Any] = {}
+        flat: dict[str, object] = {}
         for key, value in values.items():
             if key in FIELD_SECTION:
                 flat[key] = value
@@ -317,12 +321,12 @@ class TrainConfig:
             raise MechgrokError(f"{source}: {str(err).removeprefix('config: ')}") from None
 
     @classmethod
-    def file_values(cls, path: str | Path) -> dict[str, Any]:
+    def file_values(cls, path: str | Path) -> ConfigValues:
         """The fields a TOML (``.toml``) or JSON file sets, checked."""
         values = read_document(path, "config file")
         return cls.checked_values(values, source=str(path))
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> ConfigValues:
         """The fields that define what a run computes (everything but RESUMABLE_FIELDS)."""
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
 

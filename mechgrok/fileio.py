@@ -26,6 +26,9 @@ from safetensors.torch import load_file, save_file
 
 from .errors import MechgrokError
 
+JSONObject = dict[str, Any]  # a JSON object as read: free-form by nature (metadata, documents)
+Row = dict[str, float | int | str | None]  # one row of a table (CSV, JSON lines)
+
 FORMAT_KEY = "mechgrok"
 CHECKSUM_KEY = "mechgrok.sha256"
 TEMPORARY_RE = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
@@ -96,7 +99,7 @@ def read_document(path: str | Path, what: str) -> Any:
         raise MechgrokError(f"{what} {path} cannot be read ({err.strerror or err})") from None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[JSONObject]:
     """Rows of a JSON-lines file; [] when it does not exist. A torn last line (a kill mid-append) is dropped."""
     if not path.exists():
         return []
@@ -117,11 +120,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_jsonl(path: Path, rows: list[Row]) -> None:
     atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)))
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, rows: list[Row]) -> None:
     """Atomically write ``rows`` with every column any row has (blank where a row lacks it)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
 
@@ -133,7 +136,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write(path, write)
 
 
-def read_csv(path: Path) -> list[dict[str, Any]]:
+def read_csv(path: Path) -> list[dict[str, float | int]]:
     """Rows of a numeric CSV written by ``write_csv``: ``step`` as int, the rest float (blank: NaN)."""
     if not path.exists():
         return []
@@ -160,11 +163,11 @@ class TensorFile:
     """What ``load_tensors`` read: tensors, metadata, and whether a stored checksum was verified."""
 
     tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
+    meta: JSONObject
     verified: bool
 
 
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: JSONObject) -> None:
     """Write tensors, JSON metadata (header key 'mechgrok') and their checksum (header key 'mechgrok.sha256')."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     header = {FORMAT_KEY: json.dumps(meta), CHECKSUM_KEY: tensor_checksum(cpu)}

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 
 GROK_ACCURACY = 0.99
+MetricsRow = dict[str, float | int | None]  # one line of metrics.jsonl: step, losses, accuracies, weight norm, ...
 
 
 def split_heads(logits: torch.Tensor, heads: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
@@ -50,12 +51,12 @@ def sum_sq_weights(parameters: Iterable[torch.Tensor]) -> float:
         return float(sum(p.detach().double().pow(2).sum() for p in parameters))
 
 
-def first_step_at(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
+def first_step_at(rows: list[MetricsRow], key: str, threshold: float) -> int | None:
     """The step of the first row with row[key] >= threshold, or None."""
     return next((int(r["step"]) for r in rows if r.get(key) is not None and r[key] >= threshold), None)
 
 
-def grok_step(rows: list[dict[str, Any]], key: str = "test_acc") -> int | None:
+def grok_step(rows: list[MetricsRow], key: str = "test_acc") -> int | None:
     """The first logged step with ``key`` (test accuracy) >= GROK_ACCURACY, or None."""
     return first_step_at(rows, key, GROK_ACCURACY)
 

@@ -23,13 +23,14 @@ import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from .config import CORE_FIELDS, TrainConfig
 from .errors import MechgrokError
-from .fileio import (TEMPORARY_RE, load_tensors, read_json, read_jsonl, remove_stale_temporaries, save_tensors, write_json,
+from .metrics import MetricsRow
+from .fileio import (JSONObject, TEMPORARY_RE, load_tensors, read_json, read_jsonl, remove_stale_temporaries, save_tensors, write_json,
                      write_jsonl)
 from .tasks import Dataset
 
@@ -68,7 +69,7 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _dataset_from_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Dataset:
+def _dataset_from_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: JSONObject) -> Dataset:
     """A Dataset from dataset.safetensors' contents, every tensor checked (one error line naming the file)."""
     missing = [k for k in ("inputs", "labels", "train_idx", "test_idx") if k not in tensors]
     if missing:
@@ -120,7 +121,7 @@ class Checkpoint:
 
     step: int
     weights: dict[str, torch.Tensor]
-    meta: dict[str, Any]
+    meta: JSONObject
     verified: bool
 
 
@@ -157,11 +158,11 @@ class Run:
                                 f"({data.task} p={data.p} vs {self.config.data.task} p={self.config.data.p})")
         return data
 
-    def metrics(self) -> list[dict[str, Any]]:
+    def metrics(self) -> list[MetricsRow]:
         """Rows of metrics.jsonl (``pandas.DataFrame(run.metrics())`` for a table)."""
         return read_jsonl(self.path / METRICS_FILE)
 
-    def summary(self) -> dict[str, Any] | None:
+    def summary(self) -> JSONObject | None:
         path = self.path / SUMMARY_FILE
         return read_json(path) if path.is_file() else None
 
@@ -191,7 +192,7 @@ class Run:
             raise MechgrokError(f"{path} holds non-finite weights")
         return Checkpoint(step, loaded.tensors, loaded.meta, loaded.verified)
 
-    def state_dict(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def state_dict(self, step: int) -> tuple[dict[str, torch.Tensor], JSONObject]:
         """(weights, metadata) of one checkpoint (see ``checkpoint``)."""
         ckpt = self.checkpoint(step)
         return ckpt.weights, ckpt.meta
@@ -204,14 +205,6 @@ class Run:
         with torch.device("meta"):
             model = Transformer(self.config.model, self.d_vocab, self.n_classes)
         return {k: tuple(v.shape) for k, v in weights_only(model.state_dict()).items()}
-
-    def at(self, step: int):
-        """The explorer's views of analysed checkpoint ``step``: ``run.at(step).view("attention")`` (a plotly Figure)."""
-        from .analysis.views import RunViews
-
-        if "_views" not in self.__dict__:
-            self.__dict__["_views"] = RunViews(self)
-        return self.__dict__["_views"].at(step)
 
     def model(self, step: int | None = None, device: str = "cpu") -> HookedTransformer:
         """A HookedTransformer holding the weights of checkpoint ``step`` (default: the last)."""
@@ -352,10 +345,10 @@ class RunWriter:
     def load_dataset(self) -> Dataset:
         return load_dataset(self.path / DATASET_FILE)
 
-    def metrics(self) -> list[dict[str, Any]]:
+    def metrics(self) -> list[MetricsRow]:
         return read_jsonl(self.path / METRICS_FILE)
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
+    def append_metrics(self, row: MetricsRow) -> None:
         """One line appended; a kill mid-line leaves a torn last line, which reading drops."""
         try:
             with open(self.path / METRICS_FILE, "a") as handle:
@@ -367,11 +360,11 @@ class RunWriter:
         """Drop metrics logged after the checkpoint we resume from (they will be logged again)."""
         write_jsonl(self.path / METRICS_FILE, [r for r in self.metrics() if r["step"] <= last_step])
 
-    def save_checkpoint(self, step: int, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    def save_checkpoint(self, step: int, weights: dict[str, torch.Tensor], meta: JSONObject) -> None:
         save_tensors(self.path / CHECKPOINT_DIR / checkpoint_name(step), weights,
                      {"kind": "checkpoint", "step": step, **meta})
 
-    def save_resume(self, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    def save_resume(self, state: dict[str, torch.Tensor], meta: JSONObject) -> None:
         save_tensors(self.path / RESUME_FILE, state, {"kind": "resume", **meta})
 
     def load_resume(self):
@@ -379,5 +372,5 @@ class RunWriter:
         path = self.path / RESUME_FILE
         return load_tensors(path, "resume") if path.exists() else None
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: JSONObject) -> None:
         write_json(self.path / SUMMARY_FILE, summary)

@@ -15,7 +15,7 @@ import torch
 
 from .config import TrainConfig
 from .errors import MechgrokError
-from .tasks import n_examples, task_sizes
+from .tasks import get_task
 
 BYTES_FLOAT32 = 4
 BYTES_INDEX = 8
@@ -79,8 +79,9 @@ def n_parameters(cfg: TrainConfig, d_vocab: int, d_vocab_out: int) -> int:
 def estimate_bytes(cfg: TrainConfig) -> int:
     """Peak memory of one training run, from its config (see the module docstring)."""
     data, model = cfg.data, cfg.model
-    n = n_examples(data.task, data.p)
-    n_tokens, heads = task_sizes(data.task, data.p)
+    task = get_task(data.task)
+    n = task.n_examples(data.p)
+    n_tokens, heads = task.sizes(data.p)
     d_vocab, d_out = n_tokens + 1, sum(heads)
     dataset = n * BYTES_INDEX * (3 + len(heads) + 1) * 2  # built once, copied once into the split
     params = n_parameters(cfg, d_vocab, d_out)

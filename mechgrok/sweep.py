@@ -38,12 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import FIELD_SECTION, TrainConfig
+from .config import FIELD_SECTION, ConfigValues, FieldValue, TrainConfig
 from .errors import MechgrokError
-from .fileio import read_document, read_json, write_json
+from .fileio import JSONObject, Row, read_document, read_json, write_json
 from .metrics import GROK_ACCURACY
 from .progress import Progress
 from .run import ANALYSIS_DIR, REPORT_FILE, SUMMARY_FILE
+
+Grid = dict[str, list[FieldValue]]  # a sweep's axes: field -> the values it takes
 
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
@@ -62,17 +64,17 @@ class SweepSpec:
     name: str
     out: Path
     analyze: bool
-    base: dict[str, Any]
+    base: ConfigValues
     grid: dict[str, list[Any]]
     points: list[tuple[str, TrainConfig]] = field(repr=False)
 
     @property
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> JSONObject:
         """What the sweep computes: two specs with the same identity may share a directory."""
         return {"format": SWEEP_FORMAT, "base": self.base, "grid": self.grid, "analyze": self.analyze}
 
 
-def point_name(values: dict[str, Any]) -> str:
+def point_name(values: ConfigValues) -> str:
     """``field-value_field-value``: a run directory name, one per grid point."""
     return "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9.+-]', '', str(v))}" for k, v in values.items())
 
@@ -164,7 +166,7 @@ def run_task(cfg: TrainConfig, analyze: bool = False) -> str:
     if not is_done(cfg):
         train(cfg, progress=False)
     if analyze and not (Path(cfg.run.out) / ANALYSIS_DIR / REPORT_FILE).is_file():
-        from .analysis.report import analyze_run
+        from .analysis.pipeline import analyze_run
 
         analyze_run(cfg.run.out, figures=False, progress=False)
     return cfg.run.out
@@ -262,7 +264,7 @@ def outcome(train_acc: float, test_acc: float) -> str:
     return OUTCOMES[1] if train_acc >= GROK_ACCURACY else OUTCOMES[2]
 
 
-def run_row(run_name: str, cfg: TrainConfig, grid: dict[str, list[Any]]) -> dict[str, Any] | None:
+def run_row(run_name: str, cfg: TrainConfig, grid: Grid) -> Row | None:
     """One table row read from the run directory (None while the run is unfinished)."""
     if not is_done(cfg):
         return None
@@ -289,7 +291,7 @@ def run_row(run_name: str, cfg: TrainConfig, grid: dict[str, list[Any]]) -> dict
     return row
 
 
-def sweep_rows(spec: SweepSpec) -> list[dict[str, Any]]:
+def sweep_rows(spec: SweepSpec) -> list[Row]:
     """The finished runs' rows, in grid order."""
     rows = (run_row(name, cfg, spec.grid) for name, cfg in spec.points)
     return [row for row in rows if row is not None]
@@ -306,10 +308,10 @@ def spread(values: list[float]) -> dict[str, float]:
 SPREAD_COLUMNS = ("grok_step", "memorization_end", "cleanup_start", "cleanup_end", "wall_seconds")
 
 
-def seed_spread(rows: list[dict[str, Any]], grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def seed_spread(rows: list[Row], grid: Grid) -> list[Row]:
     """Per group of the non-seed grid fields: mean, sd, min, max over seeds of each SPREAD_COLUMNS value."""
     others = [k for k in grid if k != "seed"]
-    groups: dict[tuple, list[dict[str, Any]]] = {}
+    groups: dict[tuple, list[Row]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in others), []).append(row)
     out = []
@@ -322,12 +324,12 @@ def seed_spread(rows: list[dict[str, Any]], grid: dict[str, list[Any]]) -> list[
     return out
 
 
-def write_results(spec: SweepSpec, rows: list[dict[str, Any]], elapsed: float | None = None,
+def write_results(spec: SweepSpec, rows: list[Row], elapsed: float | None = None,
                   png: bool = False) -> list[Path]:
     """sweep.csv, sweep.md and the cross-run figures (HTML; PNG too with ``png``); returns the paths written."""
     from .analysis.figures import save_figures
     from .analysis.sweep_figures import sweep_figure_set
-    from .experiments.tables import markdown_table, write_table
+    from .tables import markdown_table, write_table
 
     write_table(spec.out / TABLE_NAME, rows)
     lines = [f"# Sweep {spec.name}: {len(rows)} of {len(spec.points)} runs finished", "",

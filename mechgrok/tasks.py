@@ -30,15 +30,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import torch
 
 from .errors import MechgrokError
-
-
-def is_prime(n: int) -> bool:
-    return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
+from .groups import CyclicGroup, MultiplicativeGroup, SymmetricGroup, is_prime
+from .lens import Lens
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,15 @@ class Dataset:
     test_idx: torch.Tensor
 
     @property
+    def spec(self) -> Task:
+        return TASKS[self.task]
+
+    @cached_property
+    def lens(self) -> Lens | None:
+        """How the circuit measures read this dataset (``Task.lens``); None for a task with no structure to read."""
+        return self.spec.lens(self)
+
+    @property
     def d_vocab(self) -> int:
         return self.n_tokens + 1
 
@@ -67,11 +75,6 @@ class Dataset:
     def n_classes(self) -> int:
         """Width of the output: the sum of the heads' classes (d_vocab_out)."""
         return sum(self.heads)
-
-    @property
-    def is_full_grid(self) -> bool:
-        """True when the inputs are every pair (a, b) in Z_p x Z_p, in row-major order, with one head of p classes."""
-        return self.heads == (self.p,) and self.n_tokens == self.p and self.inputs.shape[0] == self.p**2
 
     def label_table(self, train_only: bool = False) -> torch.Tensor:
         """[n, n] label of (a, b), -1 where the pair is not valid (b = 0 for div) or, with ``train_only``, held out."""
@@ -87,11 +90,138 @@ class Dataset:
         return self.inputs[self.test_idx], self.labels[self.test_idx]
 
 
-def _mod_table(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-    def labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.Tensor:
-        return fn(a, b) % p
+MAX_P = 3_000_000_000  # p^2 stays below 2^63; memory is checked separately, from the config
+MAX_MIIII_P = 2_000
+PERM_DEGREES = range(3, 7)
 
-    return labels
+
+class Task:
+    """One task: its sizes, its checks, its labels, its negation (for augmentation) and its lens.
+
+    The base is a binary operation on the p numbers of Z_p, every pair (a, b) an input.
+    """
+
+    name: str = ""
+
+    def check(self, p: int) -> None:
+        """Raise MechgrokError when this task cannot use ``p``."""
+        if p < 3:
+            raise MechgrokError(f"p must be at least 3, got {p}")
+        if p > MAX_P:
+            raise MechgrokError(f"p must be at most {MAX_P} (p^2 pairs must fit an int64 index and memory), got {p}")
+
+    def sizes(self, p: int) -> tuple[int, tuple[int, ...]]:
+        """(n_tokens, heads): the elements a and b range over, and the classes of each output head."""
+        return p, (p,)
+
+    def n_examples(self, p: int) -> int:
+        """Number of valid input pairs (without building them)."""
+        n, _ = self.sizes(p)
+        return n * n
+
+    def pairs(self, p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(a [N], b [N], labels [N] or [N, T]) of every valid pair, row-major in (a, b)."""
+        raise NotImplementedError
+
+    def negation(self, p: int) -> torch.Tensor:
+        """[n] the element 'negation' maps each element to (the augmentation study's a -> -a): -x mod p."""
+        return (-torch.arange(p)) % p
+
+    def lens(self, data: Dataset) -> Lens | None:
+        """How the circuit measures read this task's dataset; None when there is nothing to read it through."""
+        return None
+
+
+def _grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(g.reshape(-1) for g in torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij"))
+
+
+class ZpTask(Task):
+    """``label(a, b, p, seed)`` on Z_p. ``group_law``: the label is the group product of a and b (add, sub), so
+    logits are read through it; otherwise through the 2D input terms of each frequency."""
+
+    def __init__(self, name: str, label: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor],
+                 group_law: bool = False):
+        self.name, self.label, self.group_law = name, label, group_law
+
+    def pairs(self, p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, b = _grid(p)
+        return a, b, self.label(a, b, p, seed)
+
+    def lens(self, data: Dataset) -> Lens:
+        p = data.p
+        return Lens.build(CyclicGroup(p), data.inputs, data.labels, data.train_idx, torch.arange(p),
+                          by_products=self.group_law, unit="frequency", basis_label="Fourier basis of Z_p")
+
+
+class UnitsTask(ZpTask):
+    """A task on Z_p^* (b != 0, p prime), read in discrete-log coordinates (``MultiplicativeGroup``)."""
+
+    def check(self, p: int) -> None:
+        super().check(p)
+        if not is_prime(p):
+            raise MechgrokError(f"task {self.name!r} needs a prime p (b must be invertible), got {p}")
+
+    def n_examples(self, p: int) -> int:
+        return p * (p - 1)
+
+    def pairs(self, p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, b = _grid(p)
+        a, b = a[b != 0], b[b != 0]
+        return a, b, self.label(a, b, p, seed)
+
+    def lens(self, data: Dataset) -> Lens:
+        group = MultiplicativeGroup(data.p)
+        return Lens.build(group, data.inputs, data.labels, data.train_idx, group.exp, by_products=True,
+                          unit="irrep", basis_label=f"irreps of {group.name} (discrete logs, generator "
+                                                    f"{group.generator})", axis=("log_g a", "log_g b"))
+
+
+class PermTask(Task):
+    """Composition in S_k, ``p`` read as the degree k (3..6); the label of [a, b, =] is the number of a o b."""
+
+    name = "perm"
+
+    def check(self, p: int) -> None:
+        if p not in PERM_DEGREES:
+            raise MechgrokError(f"task 'perm' reads p as the degree k of S_k and needs 3 <= k <= 6, got {p}")
+
+    def sizes(self, p: int) -> tuple[int, tuple[int, ...]]:
+        n = math.factorial(p)
+        return n, (n,)
+
+    def pairs(self, p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, b = _grid(math.factorial(p))
+        return a, b, _perm_table(p)[a, b]
+
+    def negation(self, p: int) -> torch.Tensor:
+        """The inverse of each permutation."""
+        perms = permutations(p)
+        inverse = torch.argsort(perms, dim=1)  # inverse[i][perm[i][j]] = j
+        return _number(perms, inverse)
+
+    def lens(self, data: Dataset) -> Lens:
+        group = SymmetricGroup(data.p)
+        return Lens.build(group, data.inputs, data.labels, data.train_idx, torch.arange(group.order),
+                          by_products=True, unit="irrep", basis_label=f"irreps of {group.name}")
+
+
+class MiiiiTask(Task):
+    """[x0, x1, =], the base-p digits of n = x0 + p*x1; one head per prime q < p predicting n mod q."""
+
+    name = "miiii"
+
+    def check(self, p: int) -> None:
+        super().check(p)
+        if p > MAX_MIIII_P:
+            raise MechgrokError(f"task 'miiii' needs p <= {MAX_MIIII_P} (one head per prime below p), got {p}")
+
+    def sizes(self, p: int) -> tuple[int, tuple[int, ...]]:
+        return p, tuple(primes_below(p))
+
+    def pairs(self, p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, b = _grid(p)
+        return a, b, torch.stack([(a + p * b) % q for q in primes_below(p)], 1)
 
 
 def _div_labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.Tensor:
@@ -105,43 +235,29 @@ def _rand_labels(a: torch.Tensor, b: torch.Tensor, p: int, seed: int) -> torch.T
     return table[a, b]
 
 
-@dataclass(frozen=True)
-class _ZpTask:
-    labels: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
-    needs_prime: bool = False
-    b_nonzero: bool = False
+TASKS: dict[str, Task] = {task.name: task for task in (
+    ZpTask("add", lambda a, b, p, seed: (a + b) % p, group_law=True),
+    ZpTask("sub", lambda a, b, p, seed: (a - b) % p, group_law=True),
+    UnitsTask("div", _div_labels),
+    UnitsTask("mul", lambda a, b, p, seed: (a * b) % p),
+    ZpTask("x2xyy2", lambda a, b, p, seed: (a * a + a * b + b * b) % p),
+    ZpTask("x3xy2y", lambda a, b, p, seed: (a**3 + a * b * b + b) % p),
+    ZpTask("rand", _rand_labels),
+    PermTask(),
+    MiiiiTask(),
+)}
 
 
-ZP_TASKS: dict[str, _ZpTask] = {
-    "add": _ZpTask(_mod_table(lambda a, b: a + b)),
-    "sub": _ZpTask(_mod_table(lambda a, b: a - b)),
-    "div": _ZpTask(_div_labels, needs_prime=True, b_nonzero=True),
-    "mul": _ZpTask(_mod_table(lambda a, b: a * b), needs_prime=True, b_nonzero=True),
-    "x2xyy2": _ZpTask(_mod_table(lambda a, b: a * a + a * b + b * b)),
-    "x3xy2y": _ZpTask(_mod_table(lambda a, b: a**3 + a * b * b + b)),
-    "rand": _ZpTask(_rand_labels),
-}
-TASKS = (*ZP_TASKS, "perm", "miiii")
-PERM_DEGREES = range(3, 7)
+def get_task(task: str) -> Task:
+    """The registered task named ``task``, or one line naming the choices."""
+    if task not in TASKS:
+        raise MechgrokError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task]
 
 
-MAX_P = 3_000_000_000  # p^2 stays below 2^63; memory is checked separately, from the config
-MAX_MIIII_P = 2_000
-
-
-def n_examples(task: str, p: int) -> int:
-    """Number of valid input pairs of ``task`` (without building them)."""
-    if task == "perm":
-        return math.factorial(p) ** 2
-    return p * (p - 1) if task in ZP_TASKS and ZP_TASKS[task].b_nonzero else p * p
-
-
-def task_sizes(task: str, p: int) -> tuple[int, tuple[int, ...]]:
-    """(n_tokens, heads) of ``task``: the elements a and b range over, and the classes of each output head."""
-    if task == "perm":
-        n = math.factorial(p)
-        return n, (n,)
-    return p, tuple(primes_below(p)) if task == "miiii" else (p,)
+def check_task(task: str, p: int) -> None:
+    """Raise MechgrokError when ``task`` is unknown or cannot use ``p``."""
+    get_task(task).check(p)
 
 
 def primes_below(p: int) -> list[int]:
@@ -149,54 +265,31 @@ def primes_below(p: int) -> list[int]:
     return [q for q in range(2, p) if is_prime(q)]
 
 
-def check_task(task: str, p: int) -> None:
-    """Raise MechgrokError when ``task`` is unknown or cannot use ``p``."""
-    if task not in TASKS:
-        raise MechgrokError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if task == "perm":
-        if p not in PERM_DEGREES:
-            raise MechgrokError(
-                f"task 'perm' reads p as the degree k of S_k and needs 3 <= k <= 6, got {p}"
-            )
-        return
-    if p < 3:
-        raise MechgrokError(f"p must be at least 3, got {p}")
-    if task == "miiii" and p > MAX_MIIII_P:
-        raise MechgrokError(f"task 'miiii' needs p <= {MAX_MIIII_P} (one head per prime below p), got {p}")
-    if p > MAX_P:
-        raise MechgrokError(f"p must be at most {MAX_P} (p^2 pairs must fit an int64 index and memory), got {p}")
-    if task in ZP_TASKS and ZP_TASKS[task].needs_prime and not is_prime(p):
-        raise MechgrokError(f"task {task!r} needs a prime p (b must be invertible), got {p}")
-
-
 def permutations(k: int) -> torch.Tensor:
     """[k!, k] all permutations of range(k) in lexicographic order."""
     return torch.tensor(list(itertools.permutations(range(k))))
 
 
+def _number(perms: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The lexicographic number of each permutation in ``images`` [..., k] (``perms`` = ``permutations(k)``)."""
+    k = perms.shape[1]
+    # Base-k codes of permutations are increasing in lexicographic order: searchsorted numbers them.
+    place = k ** torch.arange(k - 1, -1, -1)
+    return torch.searchsorted((perms * place).sum(-1), (images * place).sum(-1))
+
+
 def _perm_table(k: int) -> torch.Tensor:
     """[k!, k!] table[a, b] = number of the permutation i -> a[b[i]]."""
     perms = permutations(k)
-    composed = perms[:, perms]  # [a, b, i] = perms[a, perms[b, i]]
-    # Base-k codes of permutations are increasing in lexicographic order: searchsorted numbers them.
-    place = k ** torch.arange(k - 1, -1, -1)
-    return torch.searchsorted((perms * place).sum(-1), (composed * place).sum(-1))
+    return _number(perms, perms[:, perms])  # [a, b, i] = perms[a, perms[b, i]]
 
 
 def all_pairs(task: str, p: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int, tuple[int, ...]]:
     """(inputs [N, 3], labels [N] or [N, T], n_tokens, heads) for every valid pair, row-major in (a, b)."""
-    check_task(task, p)
-    n, heads = task_sizes(task, p)
-    a, b = (g.reshape(-1) for g in torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij"))
-    if task == "perm":
-        labels = _perm_table(p)[a, b]
-    elif task == "miiii":
-        labels = torch.stack([(a + p * b) % q for q in heads], 1)
-    else:
-        spec = ZP_TASKS[task]
-        if spec.b_nonzero:
-            a, b = a[b != 0], b[b != 0]
-        labels = spec.labels(a, b, p, seed)
+    spec = get_task(task)
+    spec.check(p)
+    n, heads = spec.sizes(p)
+    a, b, labels = spec.pairs(p, seed)
     inputs = torch.stack([a, b, torch.full_like(a, n)], dim=1)
     return inputs, labels, n, heads
 
@@ -217,16 +310,6 @@ def make_dataset(task: str, p: int, frac_train: float, seed: int) -> Dataset:
     inputs, labels, n, heads = all_pairs(task, p, seed)
     train_idx, test_idx = split_indices(len(inputs), frac_train, seed)
     return Dataset(task, p, n, heads, inputs, labels, train_idx, test_idx)
-
-
-def negation_map(task: str, p: int) -> torch.Tensor:
-    """[n] the element that 'negation' maps each element to: -x mod p, or the inverse permutation for perm."""
-    if task != "perm":
-        return (-torch.arange(p)) % p
-    perms = permutations(p)
-    place = p ** torch.arange(p - 1, -1, -1)
-    inverse = torch.argsort(perms, dim=1)  # inverse[i][perm[i][j]] = j
-    return torch.searchsorted((perms * place).sum(-1), (inverse * place).sum(-1))
 
 
 def augment(inputs: torch.Tensor, labels: torch.Tensor, table: torch.Tensor, negation: torch.Tensor,

@@ -19,14 +19,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from .config import TrainConfig
 from .errors import MechgrokError
 from .grokfast import GradientFilter
-from .metrics import GROK_ACCURACY, Objective, grok_step, sum_sq_weights
+from .fileio import JSONObject
+from .metrics import GROK_ACCURACY, MetricsRow, Objective, grok_step, sum_sq_weights
 from .model import Transformer
 from .optim import make_grad_filter, make_optimizer, scheduled_lr
 from .batches import Batches
@@ -39,7 +39,7 @@ from .tasks import make_dataset
 @dataclass
 class TrainResult:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: JSONObject
 
     def summary_line(self) -> str:
         s = self.summary
@@ -135,7 +135,7 @@ class Trainer:
         # the lr cut is a function of the logged metrics, so a resumed run makes the same cut at the same step
         self.decayed = any(self._triggers(row) for row in writer.metrics())
 
-    def _triggers(self, row: dict[str, Any]) -> bool:
+    def _triggers(self, row: MetricsRow) -> bool:
         threshold = self.cfg.optim.decay_at_test_acc
         return bool(threshold) and row["test_acc"] >= threshold
 
@@ -152,7 +152,7 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate(self) -> MetricsRow:
         """The metrics row at this step, computed in eval mode (no dropout), training mode restored after."""
         self.model.eval()
         with torch.no_grad():
@@ -163,13 +163,13 @@ class Trainer:
         return {**row, "sum_sq_weights": sum_sq_weights(self.model.parameters()),
                 "wall_seconds": round(self.elapsed, 3)}
 
-    def _log(self) -> dict[str, Any]:
+    def _log(self) -> MetricsRow:
         row = self.evaluate()
         self.writer.append_metrics(row)
         self.decayed = self.decayed or self._triggers(row)
         return row
 
-    def _save(self, row: dict[str, Any]) -> None:
+    def _save(self, row: MetricsRow) -> None:
         self.writer.save_checkpoint(self.step, weights_only(self.model.state_dict()),
                                     {"config": self.cfg.to_dict(), "metrics": row})
         self.writer.save_resume(training_state(self.model, self.optimizer, self.grad_filter),
@@ -214,7 +214,7 @@ class Trainer:
             self.writer.close()
         return TrainResult(self.path, summary)
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self) -> JSONObject:
         rows = self.writer.metrics()
         if not rows:
             raise MechgrokError(f"{self.path} has no metrics to summarise")

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from mechgrok import TrainConfig, train
-from mechgrok.experiments.tables import markdown_table, write_table
+from mechgrok.tables import markdown_table, write_table
 
 RESULTS = Path(__file__).parent.parent / "results" / "experiments" / "fast_recipe"
 

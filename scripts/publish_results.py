@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mechgrok import load_run
 from mechgrok.analysis import read_report
-from mechgrok.analysis.figures import save_figures, summary_figures
+from mechgrok.analysis.figure_set import summary_figures
+from mechgrok.analysis.figures import save_figures
 from mechgrok.fileio import write_csv
 from mechgrok.run import CONFIG_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, SUMMARY_FILE
 

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,14 @@ def grokked_run(tmp_path_factory):
     result = train(TrainConfig(**{**SMALL_GROK, "steps": 1500, "save_every": 50, "out": str(out)}), progress=False)
     assert result.summary["test_acc"] >= 0.99, result.summary
     return out
+
+
+@pytest.fixture(scope="session")
+def analysed_every_2(grokked_run, tmp_path_factory):
+    """A copy of ``grokked_run`` analysed at every second checkpoint (no figures): the explorer's and views' run."""
+    from mechgrok.cli import main
+
+    run_dir = tmp_path_factory.mktemp("analysed") / "run"
+    shutil.copytree(grokked_run, run_dir)
+    assert main(["analyze", str(run_dir), "--every", "2", "--quiet", "--no-figures"]) == 0
+    return run_dir

@@ -17,22 +17,21 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..errors import MechgrokError
-from ..fileio import atomic_write
+from ..fileio import JSONObject, atomic_write
 from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
 from . import trajectory
-from .group_measures import task_lens
-from .report import Report, analyze_run, read_report
+from .pipeline import analyze_run
+from .report import Report, read_report
 
 PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) need a basis: task "
               "{task} has none (no group, not the Z_p grid); its losses, accuracies and weight norm are shown")
 
 
-def _b64(tensor: torch.Tensor) -> dict[str, Any]:
+def _b64(tensor: torch.Tensor) -> dict[str, str | list[int]]:
     """A tensor as {dtype, shape, b64} (little-endian bytes) for the page's decoder."""
     t = tensor.detach().cpu().contiguous()
     dtype = {torch.float16: "f16", torch.float32: "f32", torch.int16: "i16", torch.int64: "i32"}[t.dtype]
@@ -56,7 +55,7 @@ def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] |
     return report, trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
 
 
-def run_payload(run_dir: Path) -> dict[str, Any]:
+def run_payload(run_dir: Path) -> JSONObject:
     """Everything the page needs about one run (JSON-serialisable)."""
     report, arrays = _report_and_arrays(Path(run_dir))
     cfg = report.config
@@ -73,12 +72,11 @@ def run_payload(run_dir: Path) -> dict[str, Any]:
         return payload
     circuit = report.circuit
     data = load_run(run_dir).dataset
-    panels = trajectory.panel_basis(data.p, task_lens(data))
-    payload.update({"basis": _b64(panels.basis.float()), "basis_names": panels.names, "units": panels.units,
-                    "unit": panels.unit, "tokens": panels.tokens, "axis": list(panels.axis)})
+    lens = data.lens
+    payload.update({"basis": _b64(lens.group.basis.float()), "basis_names": lens.group.basis_names,
+                    "units": lens.unit_names, "unit": lens.unit, "tokens": lens.tokens.tolist(),
+                    "axis": list(lens.axis)})
     steps = arrays["steps"].tolist()
-    spectra = {int(r["step"]): r for r in report.spectra}
-    ks = sorted(int(k[1:]) for k in report.spectra[0] if k.startswith("k"))
     final_freq, final_frac = arrays["neuron_freq"][-1], arrays["neuron_frac"][-1].float()
     clustered = (final_frac > circuit.threshold) & torch.isin(final_freq.long(), torch.tensor(circuit.frequencies))
     # neurons ordered by final cluster (key frequencies first, cleanest first), the rest after
@@ -88,7 +86,7 @@ def run_payload(run_dir: Path) -> dict[str, Any]:
         "steps": steps, "key": circuit.frequencies, "claimed": circuit.claimed, "threshold": circuit.threshold,
         "min_neurons": circuit.min_neurons, "cluster_sizes_final": {str(k): v for k, v in
                                                                    circuit.cluster_sizes_all.items()},
-        "embed_spectrum": _b64(torch.tensor([[spectra[s][f"k{k}"] for k in ks] for s in steps], dtype=torch.float32)),
+        "embed_spectrum": _b64(torch.tensor([report.spectra.at(s) for s in steps], dtype=torch.float32)),
         "neuron_order": order,
         "neuron_freq": _b64(arrays["neuron_freq"]), "neuron_frac": _b64(arrays["neuron_frac"]),
         "logit_spectrum": _b64(arrays["logit_spectrum"]), "attention_scores": _b64(arrays["attention_scores"]),

@@ -10,20 +10,16 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-from .fourier import fourier_2d, fourier_basis
-from .results import Ablation, Circuit, Phases
-
-if TYPE_CHECKING:
-    from .circuit import FinalCheckpoint
-    from .report import Report
-    from .trajectory import PanelBasis
+from ..groups import CyclicGroup, Group
+from .miiii import FIRST_TASKS, TaskRow
+from .results import Ablation, CheckpointMeasures, Circuit, Phases, Spectra
 
 PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                  "cleanup": "rgba(0,204,150,0.14)"}
@@ -34,7 +30,7 @@ LOG_AXIS = dict(type="log", exponentformat="power", dtick=1)
 
 
 def _column(rows: Sequence[Any], key: str) -> list[Any]:
-    return [r[key] for r in rows]
+    return [getattr(r, key) for r in rows]
 
 
 def shade_phases(fig: go.Figure, phases: Phases) -> go.Figure:
@@ -76,51 +72,48 @@ def restricted_excluded_figure(rows: Sequence[Any], phases: Phases) -> go.Figure
                              margin=dict(t=90))
 
 
-def _frequencies(spectra: Sequence[dict[str, Any]]) -> list[int]:
-    return sorted(int(name[1:]) for name in spectra[0] if name.startswith("k") and name != "k0")
+def _axis(indices: list[int], names: list[str] | None) -> list:
+    """Spectrum indices as an axis: by name (``k=3``, an irrep's) where names are known, else as numbers."""
+    return [names[k] for k in indices] if names else indices
 
 
-def spectrum_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], names: list[str] | None = None) -> go.Figure:
-    """Final embedding spectrum (bars) and its evolution (heatmap, step x frequency); ``names``: a group's
-    irreps by index (the x axis then names them)."""
-    indices = _frequencies(spectra)
-    ks = [names[k] for k in indices] if names else indices
-    final = [spectra[-1][f"k{k}"] for k in indices]
+def spectrum_figure(spectra: Spectra, key_freqs: list[int], names: list[str] | None = None,
+                    unit: str = "frequency") -> go.Figure:
+    """Final embedding spectrum (bars) and its evolution (heatmap, step x frequency or irrep, index 0 left out)."""
+    indices = list(range(1, len(spectra.final)))
+    ks = _axis(indices, names)
     fig = make_subplots(rows=2, cols=1, subplot_titles=("final checkpoint", "over training"),
                         vertical_spacing=0.12)
-    unit = "irrep" if names else "frequency k"
-    fig.add_bar(x=ks, y=final, marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in indices],
+    fig.add_bar(x=ks, y=spectra.final[1:], marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR
+                                                         for k in indices],
                 name=f"norm of W_E's rows in each {unit}", row=1, col=1)
-    fig.add_heatmap(x=ks, y=[s["step"] for s in spectra], z=[[s[f"k{k}"] for k in indices] for s in spectra],
+    fig.add_heatmap(x=ks, y=spectra.steps, z=[row[1:] for row in spectra.values],
                     colorscale="Viridis", colorbar=dict(y=0.25, len=0.45, title="norm"), row=2, col=1)
-    fig.update_xaxes(title_text=unit, row=2, col=1)
+    fig.update_xaxes(title_text="frequency k" if unit == "frequency" else unit, row=2, col=1)
     if names:
         fig.update_xaxes(type="category")
     fig.update_yaxes(title_text="norm", row=1, col=1)
     fig.update_yaxes(title_text="step", row=2, col=1)
-    return fig.update_layout(title=f"Embedding spectrum (key {'irreps' if names else 'frequencies'} in red)",
-                             height=800, showlegend=False)
+    plural = "frequencies" if unit == "frequency" else f"{unit}s"
+    return fig.update_layout(title=f"Embedding spectrum (key {plural} in red)", height=800, showlegend=False)
 
 
 def frequency_bars(ks: list[int], values: list[float], key_freqs: list[int], title: str, y_title: str,
-                   names: list[str] | None = None) -> go.Figure:
+                   names: list[str] | None = None, unit: str = "frequency") -> go.Figure:
     """One bar per frequency k (or irrep, named by ``names[k]``), the key ones in red."""
-    fig = go.Figure(go.Bar(x=[names[k] for k in ks] if names else ks, y=values,
+    fig = go.Figure(go.Bar(x=_axis(ks, names), y=values,
                            marker_color=[KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]))
-    return fig.update_layout(title=title, xaxis_title="irrep" if names else "frequency k", yaxis_title=y_title,
-                             xaxis_type="category" if names else None)
+    return fig.update_layout(title=title, xaxis_title="frequency k" if unit == "frequency" else unit,
+                             yaxis_title=y_title, xaxis_type="category" if names else None)
 
 
-def spectrum_slider_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[int], title: str) -> go.Figure:
-    """A bar chart of a [K + 1] frequency spectrum per checkpoint, with a slider over the steps.
-
-    ``spectra`` rows are {"step": s, "k0": .., "k1": .., ...} (as in spectrum.csv).
-    """
-    ks = _frequencies(spectra)
+def spectrum_slider_figure(spectra: Spectra, key_freqs: list[int], title: str) -> go.Figure:
+    """A bar chart of a frequency spectrum per checkpoint (index 0 left out), with a slider over the steps."""
+    ks = list(range(1, len(spectra.final)))
     colours = [KEY_COLOUR if k in key_freqs else OTHER_COLOUR for k in ks]
-    top = max(max(s[f"k{k}"] for k in ks) for s in spectra)
-    frames = [go.Frame(name=str(s["step"]), data=[go.Bar(x=ks, y=[s[f"k{k}"] for k in ks], marker_color=colours)])
-              for s in spectra]
+    top = max(max(row[1:]) for row in spectra.values)
+    frames = [go.Frame(name=str(step), data=[go.Bar(x=ks, y=row[1:], marker_color=colours)])
+              for step, row in zip(spectra.steps, spectra.values)]
     fig = go.Figure(data=frames[0].data, frames=frames)
     steps = [dict(method="animate", label=f.name, args=[[f.name], dict(mode="immediate", frame=dict(duration=0))])
              for f in frames]
@@ -132,9 +125,9 @@ def spectrum_slider_figure(spectra: Sequence[dict[str, Any]], key_freqs: list[in
 def logit_fourier_figure(logits: torch.Tensor) -> go.Figure:
     """Norm over output classes of the logits' 2D Fourier coefficients over (a, b): [p*p, c] -> p x p heatmap."""
     p = int(round(logits.shape[0] ** 0.5))
-    _, names, _ = fourier_basis(p)
-    norms = fourier_2d(logits.double().reshape(p, p, -1)).norm(dim=-1)
-    fig = go.Figure(go.Heatmap(z=norms.numpy(), x=list(names), y=list(names), colorscale="Blues",
+    group = CyclicGroup(p)
+    norms = group.transform_2d(logits.double().reshape(p, p, -1)).norm(dim=-1)
+    fig = go.Figure(go.Heatmap(z=norms.numpy(), x=group.basis_names, y=group.basis_names, colorscale="Blues",
                                colorbar=dict(title="norm")))
     return fig.update_layout(title="Logits in the 2D Fourier basis (norm over classes)", height=650, width=720,
                              xaxis_title="basis function of b", yaxis_title="basis function of a")
@@ -150,7 +143,7 @@ def clusters_figure(circuit: Circuit) -> go.Figure:
                            marker_color=[KEY_COLOUR if k in key else "grey" for k in ks]))
     fig.add_hline(y=circuit.min_neurons, line_dash="dot")
     verdict = "<br>the run has not generalised: candidates, not a circuit" if not circuit.claimed else ""
-    unit = "irrep" if circuit.irrep_names else "frequency"
+    unit = circuit.unit
     return fig.update_layout(title=f"Neurons per {unit} cluster (> {circuit.threshold:.0%} of a neuron's "
                                    f"variance); key in red, dotted line: the key minimum, {circuit.min_neurons} "
                                    f"neurons{verdict}",
@@ -193,24 +186,19 @@ def ablation_figure(ablations: Sequence[Ablation]) -> go.Figure:
 
 
 def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: list[str] | None = None,
-                          frequencies: list[int] | None = None, basis: PanelBasis | None = None) -> go.Figure:
-    """|2D coefficients| B X B^T over (a, b) of a few neurons; ``neurons`` is [p, p, d_mlp] (Z_p's Fourier
-    basis) or [|G|, |G|, d_mlp] with a group's ``basis`` (``trajectory.panel_basis``).
+                          irreps: list[int] | None = None, group: Group | None = None) -> go.Figure:
+    """|2D coefficients| B X B^T over the grid of a few neurons; ``neurons`` is [|G|, |G|, d_mlp] in ``group``'s
+    basis (default Z_n, the Fourier basis).
 
-    With ``frequencies`` (or irreps) only their basis functions (and the constant) are drawn, so
-    the few terms that carry a neuron's variance fill the picture; every tick is named.
+    With ``irreps`` (key frequencies) only their basis functions (and the constant) are drawn, so the few
+    terms that carry a neuron's variance fill the picture; every tick is named.
     """
-    p = neurons.shape[0]
-    if basis is None:
-        B, names, freqs = fourier_basis(p)
-    else:
-        B, names, freqs = basis.basis, basis.names, torch.tensor(basis.owner)
-    rows = torch.arange(p) if frequencies is None else torch.nonzero(
-        torch.isin(freqs, torch.tensor([0, *frequencies]))).flatten()
-    X = neurons[..., indices].double()
-    coefficients = torch.einsum("ia,abn,jb->ijn", B, X, B).abs()[rows][:, rows]
+    group = CyclicGroup(neurons.shape[0]) if group is None else group
+    rows = torch.arange(group.order) if irreps is None else torch.nonzero(
+        torch.isin(group.owner, torch.tensor([0, *irreps]))).flatten()
+    coefficients = group.transform_2d(neurons[..., indices].double()).abs()[rows][:, rows]
     coefficients[0, 0] = 0  # the mean dwarfs everything else
-    shown = [names[i] for i in rows.tolist()]
+    shown = [group.basis_names[i] for i in rows.tolist()]
     titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
     fig = make_subplots(rows=1, cols=len(indices), subplot_titles=titles)
     for column in range(1, len(indices) + 1):
@@ -218,7 +206,7 @@ def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: lis
                         row=1, col=column)
     fig.update_xaxes(title_text="basis function of b", tickangle=-60, dtick=1)
     fig.update_yaxes(title_text="basis function of a", dtick=1, col=1)
-    fourier = basis is None or basis.unit == "frequency"
+    fourier = isinstance(group, CyclicGroup)
     what = "Fourier basis (the key frequencies' terms)" if fourier else "irreps' basis (the key irreps' terms)"
     return fig.update_layout(title=f"Neurons in the 2D {what}",
                              coloraxis=dict(colorscale="Blues", colorbar=dict(title="|coefficient|")),
@@ -237,18 +225,6 @@ def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) 
     return fig.update_layout(title="Attention of '=' to the first operand a (layer 0)",
                              coloraxis=dict(colorscale="RdBu", cmin=0, cmax=1, colorbar=dict(title="attention")),
                              height=380, width=300 * heads + 120)
-
-
-def representative_neurons(final: FinalCheckpoint, key_freqs: list[int], circuit: Circuit | None = None,
-                           count: int = 4) -> tuple[list[int], list[str]]:
-    """The most cleanly clustered neuron of each key frequency or irrep (up to ``count``) and a label for each."""
-    chosen, labels = [], []
-    clusters = final.clusters
-    for k in key_freqs[:count]:
-        for best in clusters.cleanest(k, 1):
-            chosen.append(best)
-            labels.append(f"{circuit.name(k) if circuit else f'k={k}'} ({float(clusters.best_frac[best]):.0%})")
-    return (chosen, labels) if chosen else ([0], ["unclustered"])
 
 
 def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
@@ -273,7 +249,7 @@ def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, pn
         print(f"PNG copies skipped ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
 
 
-def task_order_figure(table: Sequence[dict[str, Any]], rows: Sequence[Any]) -> go.Figure:
+def task_order_figure(table: Sequence[TaskRow], rows: Sequence[CheckpointMeasures]) -> go.Figure:
     """Multi-task runs: each task's test accuracy over the analysed checkpoints (left) and the step at which it
     groks (right, by modulus q; a missing bar has not grokked)."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
@@ -281,54 +257,12 @@ def task_order_figure(table: Sequence[dict[str, Any]], rows: Sequence[Any]) -> g
                                         "grok step per task (test acc >= 99%)"))
     steps = _column(rows, "step")
     for r in table:
-        key = f"test_acc_q{r['q']}"
+        key = f"test_acc_q{r.q}"
         if all(key in m.per_task for m in rows):
-            fig.add_scatter(x=steps, y=[m.per_task[key] for m in rows], name=f"mod {r['q']}",
+            fig.add_scatter(x=steps, y=[m.per_task[key] for m in rows], name=f"mod {r.q}",
                             mode="lines+markers", row=1, col=1)  # markers: a run with few checkpoints shows it
-    fig.add_bar(x=[str(r["q"]) for r in table], y=[r["grok_step"] for r in table], showlegend=False,
-                marker_color=[KEY_COLOUR if r["q"] in (2, 3, 5, 7) else OTHER_COLOUR for r in table], row=1, col=2)
+    fig.add_bar(x=[str(r.q) for r in table], y=[r.grok_step for r in table], showlegend=False,
+                marker_color=[KEY_COLOUR if r.q in FIRST_TASKS else OTHER_COLOUR for r in table], row=1, col=2)
     fig.update_xaxes(title_text="step", row=1, col=1)
     fig.update_xaxes(title_text="modulus q (red: 2, 3, 5, 7)", type="category", row=1, col=2)
     return fig.update_layout(title="The order in which the tasks grok", height=480, width=1200)
-
-
-def summary_figures(report: Report) -> dict[str, go.Figure]:
-    """The figures drawn from an analysis's saved numbers alone (report.json, measures.csv, spectrum.csv)."""
-    figures = {"losses": loss_figure(report.measures, report.phases, report.grok_step)}
-    if report.tasks:
-        figures["task_order"] = task_order_figure(report.tasks["table"], report.measures)
-    circuit = report.circuit
-    if circuit is not None:
-        figures.update({
-            "restricted_excluded": restricted_excluded_figure(report.measures, report.phases),
-            "embedding_spectrum": spectrum_figure(report.spectra, circuit.frequencies, circuit.irrep_names or None),
-            "neuron_clusters": clusters_figure(circuit),
-            "gini_weight_norm": gini_norm_figure(report.measures, report.phases),
-            "ablations": ablation_figure(report.ablations),
-        })
-    return figures
-
-
-def model_figures(final: FinalCheckpoint, circuit: Circuit) -> dict[str, go.Figure]:
-    """The figures of the final checkpoint's activations: a few neurons in the 2D Fourier (or irreps') basis,
-    and on the Z_p grid the attention."""
-    from .trajectory import panel_basis
-
-    chosen, labels = representative_neurons(final, circuit.frequencies, circuit)
-    if final.lens is None:
-        return {"neuron_spectra": neuron_spectra_figure(final.grid.neurons, chosen, labels,
-                                                        circuit.frequencies or None),
-                "attention": attention_figure(final.grid.attention)}
-    neurons = final.lens.neuron_grid(final.grid.flat)
-    return {"neuron_spectra": neuron_spectra_figure(neurons, chosen, labels, circuit.frequencies or None,
-                                                    panel_basis(0, final.lens))}
-
-
-def write_figures(report: Report, final: FinalCheckpoint | None = None, png: bool = False) -> list[str]:
-    """Write every figure of ``report`` under its analysis directory (HTML; PNG copies too with ``png``);
-    returns the file stems."""
-    figures = summary_figures(report)
-    if report.circuit is not None and final is not None and final.grid.flat is not None:
-        figures.update(model_figures(final, report.circuit))
-    save_figures(figures, report.path, png=png)
-    return sorted(figures)

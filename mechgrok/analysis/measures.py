@@ -1,7 +1,16 @@
-"""Progress measures of Nanda et al. (2023) on one checkpoint.
+"""Progress measures of Nanda et al. (2023) on one checkpoint, for any group (``mechgrok.lens``).
 
-All inputs are the p^2 pairs (a, b) in row-major order; activations and logits are read at
-the last position. Grids are [p, p, ...] tensors indexed by (a, b).
+Activations and logits are read at the last position; a grid is a [|G|, |G|, ...] tensor indexed by the
+pair of group elements (for Z_p, the numbers (a, b)). The basis arithmetic is the group's
+(``mechgrok.groups.Group``); what the measures make of it is here:
+
+- **neuron clusters**: a neuron's share of variance owned by each irrep (``Group.term_fractions``: for
+  Z_p, frequency k's linear and product terms); it joins the cluster of the best irrep when that share
+  exceeds 0.5, and an irrep is *key* when its cluster has at least max(3, 1% of d_mlp) neurons. Chughtai,
+  Chan & Nanda (2023) read networks on other groups through their irreps the same way;
+- **Gini** of the basis-row norms (Hurley & Rickard);
+- restricted / excluded logits live on the lens (``Lens.restricted_and_excluded``), the embedding and
+  neuron-to-logit spectra on the group (``Group.spectrum``).
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .fourier import fourier_2d, fourier_basis, frequency_fractions_2d, frequency_masks_2d, inverse_fourier_2d
+from ..groups import CyclicGroup, Group
+from ..lens import Lens
 from .results import Cluster
 
 CLUSTER_THRESHOLD = 0.5
@@ -75,10 +85,12 @@ class NeuronClusters:
                 for k in self.key_frequencies]
 
 
-def neuron_clusters(acts: torch.Tensor, threshold: float = CLUSTER_THRESHOLD,
+def neuron_clusters(acts: torch.Tensor, group: Group | None = None, threshold: float = CLUSTER_THRESHOLD,
                     min_neurons: int | None = None) -> NeuronClusters:
-    """Cluster neurons by frequency from activations ``acts`` [p, p, n] (e.g. ``hook_post``)."""
-    fractions = frequency_fractions_2d(acts)
+    """Cluster neurons by irrep (frequency) from activations ``acts`` [|G|, |G|, n] (e.g. ``hook_post`` over the
+    grid); ``group`` defaults to Z_n with n = acts.shape[0] (the Fourier basis)."""
+    group = CyclicGroup(acts.shape[0]) if group is None else group
+    fractions = group.term_fractions(acts)
     best_frac, best_freq = fractions.max(0)
     return NeuronClusters(best_freq, best_frac, threshold,
                           default_min_neurons(acts.shape[-1]) if min_neurons is None else min_neurons)
@@ -102,68 +114,6 @@ def gini(values: torch.Tensor) -> float:
     return float(1 - 2 * ((c / c.sum()) * (n - i + 0.5) / n).sum())
 
 
-def fourier_row_norms(matrix: torch.Tensor, p: int) -> torch.Tensor:
-    """[p] norm of each Fourier component of ``matrix`` [p, ...] along its first axis (B @ matrix)."""
-    basis, _, _ = fourier_basis(p)
-    return (basis @ matrix.double().reshape(p, -1)).norm(dim=1)
-
-
-def sum_directions(p: int, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """[2 * len(freqs), p * p] orthonormal directions cos(w_k(a + sign*b)), sin(w_k(a + sign*b)) over the grid."""
-    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    angle_unit = (a + sign * b).double().flatten() * 2 * math.pi / p
-    directions = []
-    for k in freqs:
-        for wave in (torch.cos(k * angle_unit), torch.sin(k * angle_unit)):
-            if wave.norm() > 1e-9:  # sin vanishes at the even-p frequency p/2
-                directions.append(wave / wave.norm())
-    return torch.stack(directions) if directions else torch.zeros(0, p * p, dtype=torch.float64)
-
-
-def key_component(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """The part of ``logits`` [p*p, c] along cos/sin(w_k(a + sign*b)) for k in ``freqs``, per class c."""
-    p = math.isqrt(logits.shape[0])
-    directions = sum_directions(p, freqs, sign).to(logits.dtype)
-    return directions.T @ (directions @ logits)
-
-
-def restricted_and_excluded_logits(logits: torch.Tensor, freqs: list[int],
-                                   sign: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(restricted, excluded) logits for key frequencies ``freqs``, from one projection.
-
-    restricted_c(a, b) = sum_k proj_k(l_c)(a, b) + mean_{a,b} (l_c - sum_k proj_k(l_c))
-    (the key-frequency component plus each class's input-mean of what was removed: bias
-    correction); excluded_c = l_c - sum_k proj_k(l_c).
-    """
-    kept = key_component(logits, freqs, sign)
-    return kept + (logits - kept).mean(0, keepdim=True), logits - kept
-
-
-def restricted_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """Logits [p*p, c] with only the key-frequency terms cos/sin(w_k(a + sign*b)) kept (see above)."""
-    return restricted_and_excluded_logits(logits, freqs, sign)[0]
-
-
-def excluded_logits(logits: torch.Tensor, freqs: list[int], sign: int = 1) -> torch.Tensor:
-    """Logits [p*p, c] with the key-frequency terms cos/sin(w_k(a + sign*b)) removed."""
-    return restricted_and_excluded_logits(logits, freqs, sign)[1]
-
-
-def mask_frequencies_2d(grid: torch.Tensor, freqs: list[int], keep: bool) -> torch.Tensor:
-    """Remove (keep=False) or keep only (keep=True, plus the constant term) frequencies ``freqs``' 2D terms of ``grid`` [p, p, ...]."""
-    p = grid.shape[0]
-    masks = frequency_masks_2d(p)
-    selected = masks[freqs].any(0) if freqs else torch.zeros(p, p, dtype=torch.bool)
-    kept = (selected | masks[0]) if keep else ~selected
-    coefficients = fourier_2d(grid)  # in the grid's dtype: float32 activations, float64 logits
-    return inverse_fourier_2d(coefficients * kept.reshape(p, p, *([1] * (grid.dim() - 2))).to(grid.dtype))
-
-
-def mask_frequencies_1d(matrix: torch.Tensor, freqs: list[int], keep: bool) -> torch.Tensor:
-    """Remove or keep only frequencies ``freqs`` of ``matrix`` [p, ...] along its first axis (constant always kept)."""
-    p = matrix.shape[0]
-    basis, _, row_freq = fourier_basis(p)
-    selected = torch.isin(row_freq, torch.tensor(freqs, dtype=row_freq.dtype))
-    kept = (selected | (row_freq == 0)) if keep else ~selected
-    coefficients = basis @ matrix.double().reshape(p, -1)
-    return (basis.T @ (coefficients * kept[:, None].double())).reshape(matrix.shape).to(matrix.dtype)
+def lens_clusters(lens: Lens, neurons: torch.Tensor) -> NeuronClusters:
+    """``neuron_clusters`` of per-input activations ``neurons`` [N, n] over the lens's grid."""
+    return neuron_clusters(lens.grid(neurons), lens.group)

@@ -11,16 +11,18 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any, Sequence
+from typing import Sequence
 
 import plotly.graph_objects as go
+
+from ..fileio import Row
 
 OUTCOME_COLOURS = {"generalises": "#2ca02c", "memorises only": "#ff7f0e", "fails to fit": "#7f7f7f"}
 SPREAD_QUANTITIES = {"memorization_end": "memorization ends", "grok_step": "grok step (test acc >= 99%)",
                      "cleanup_start": "cleanup starts", "cleanup_end": "cleanup ends"}
 
 
-def seed_spread_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
+def seed_spread_figure(rows: Sequence[Row]) -> go.Figure:
     """One row of points per quantity (x = step), a point per run (hover: its name), a line at the mean."""
     fig = go.Figure()
     for label_index, (key, label) in enumerate(SPREAD_QUANTITIES.items()):
@@ -38,7 +40,7 @@ def seed_spread_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                              height=360, width=900, margin=dict(l=200))
 
 
-def seed_frequencies_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
+def seed_frequencies_figure(rows: Sequence[Row]) -> go.Figure:
     """Key frequency k (y) of each run (x); marker area grows with the number of neurons in k's cluster."""
     xs, ys, sizes = [], [], []
     for r in rows:
@@ -55,7 +57,7 @@ def seed_frequencies_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                              yaxis_title="frequency k", height=420, width=max(500, 140 * len(rows)))
 
 
-def phase_diagram_figure(rows: Sequence[dict[str, Any]], x_field: str, y_field: str) -> go.Figure:
+def phase_diagram_figure(rows: Sequence[Row], x_field: str, y_field: str) -> go.Figure:
     """Omnigrok-style diagram over (x_field, y_field): outcome colour per cell, median steps to 99% as text."""
     xs = sorted({r[x_field] for r in rows})
     ys = sorted({r[y_field] for r in rows})
@@ -91,7 +93,7 @@ def phase_diagram_figure(rows: Sequence[dict[str, Any]], x_field: str, y_field: 
                              height=520, width=700)
 
 
-def sweep_figure_set(rows: Sequence[dict[str, Any]], grid: dict[str, list[Any]]) -> dict[str, go.Figure]:
+def sweep_figure_set(rows: Sequence[Row], grid: dict[str, list]) -> dict[str, go.Figure]:
     """The figures a sweep's grid calls for: spread and frequencies over seeds; a phase diagram for two fields."""
     figures: dict[str, go.Figure] = {}
     if not rows:

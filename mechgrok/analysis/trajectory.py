@@ -2,8 +2,8 @@
 
 Stored in ``RUN_DIR/analysis/explorer.safetensors`` (float16 where the numbers are shares or
 activations; float32 where a softmax or a log scale needs them), one row per analysed
-checkpoint of a run with a basis: the Z_p grid (frequencies k) or a group (irreps; the grid's
-elements numbered as the group numbers them, discrete logs for div and mul; ``panel_basis``):
+checkpoint of a run with a lens (``mechgrok.lens``: frequencies k of Z_p, or a group's irreps; the
+grid's elements numbered as the group numbers them, discrete logs for div and mul):
 
 - ``neuron_freq`` [C, d_mlp] int16, ``neuron_frac`` [C, d_mlp] float16: each neuron's dominant
   frequency (or irrep) and the share of its variance it explains (the clustering's inputs);
@@ -21,7 +21,6 @@ elements numbered as the group numbers them, discrete logs for div and mul; ``pa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +28,6 @@ import torch
 
 from ..fileio import load_tensors, save_tensors
 from ..errors import MechgrokError
-from .fourier import fourier_basis
-from .group_measures import GroupGrid
 from .measures import NeuronClusters
 
 if TYPE_CHECKING:
@@ -40,37 +37,6 @@ MAX_MAP_STEPS = 26
 PER_KEY_FREQUENCY = 3
 UNCLUSTERED = 2
 FORMAT = "explorer-arrays"
-
-
-@dataclass(frozen=True)
-class PanelBasis:
-    """How the per-checkpoint panels read a run's arrays.
-
-    ``basis`` [n, n]: the orthonormal basis B of functions on the n grid elements (a neuron's 2D
-    spectrum is B X B^T), ``names`` its rows' names and ``owner`` the frequency or irrep of each row;
-    ``units``: the name of each spectrum index (``k=3``, or an irrep's name); ``tokens``: the input
-    token of each grid element (the attention maps' axes); ``axis``: the grid's axes' names.
-    """
-
-    basis: torch.Tensor
-    names: list[str]
-    owner: list[int]
-    units: list[str]
-    unit: str
-    tokens: list[int]
-    axis: tuple[str, str]
-
-
-def panel_basis(p: int, lens: GroupGrid | None) -> PanelBasis:
-    """The PanelBasis of a run: its group's irreps (``lens``, as ``task_lens`` gives it), or Z_p's Fourier basis."""
-    if lens is not None:
-        basis, owner = lens.group.fourier_basis
-        axis = ("log_g a", "log_g b") if hasattr(lens.group, "generator") else ("a", "b")
-        units = [lens.irrep_name(i) for i in range(len(lens.group.irreps))]
-        return PanelBasis(basis, lens.basis_names(), list(owner), units, "irrep", lens.tokens.tolist(), axis)
-    basis, names, freqs = fourier_basis(p)
-    units = ["const"] + [f"k={k}" for k in range(1, p // 2 + 1)]
-    return PanelBasis(basis, list(names), freqs.tolist(), units, "frequency", list(range(p)), ("a", "b"))
 
 
 def attention_scores(model: HookedTransformer) -> torch.Tensor:

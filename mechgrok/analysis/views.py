@@ -1,8 +1,9 @@
-"""The explorer's views in Python: ``run.at(step).view(name)`` returns a plotly Figure.
+"""The explorer's views in Python: ``views.open(run).at(step).view(name)`` returns a plotly Figure.
 
+    from mechgrok.analysis import views
     run = load_run("checkpoints/add_p113_seed0")
-    run.at(6400).view("embedding_spectrum").show()
-    widget(run, ["losses", "embedding_spectrum", "attention"])   # one slider moving several views
+    views.open(run).at(6400).view("embedding_spectrum").show()
+    views.widget(run, ["losses", "embedding_spectrum", "attention"])   # one slider moving several views
 
 They read what ``mechgrok analyze`` stored (report, measures, explorer.safetensors), like the
 HTML explorer, and draw with the pure functions of ``figures.py``. ``VIEWS`` lists the names.
@@ -12,19 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import plotly.graph_objects as go
 import torch
 
 from ..errors import MechgrokError
-from ..run import EXPLORER_ARRAYS_FILE
+from ..lens import Lens
+from ..run import EXPLORER_ARRAYS_FILE, Run
 from . import figures, trajectory
-from .group_measures import task_lens
-from .report import load_report
-
-if TYPE_CHECKING:
-    from ..run import Run
+from .pipeline import load_report
 
 CURVE_VIEWS = ("losses", "restricted_excluded", "weight_norm")
 CHECKPOINT_VIEWS = ("embedding_spectrum", "neurons", "cluster_sizes", "neuron_logit", "attention", "neuron")
@@ -44,10 +42,9 @@ class RunViews:
         return trajectory.load_arrays(path)[0] if self.report.circuit is not None and path.is_file() else None
 
     @cached_property
-    def panels(self) -> trajectory.PanelBasis:
-        """How the arrays read: the Fourier basis of Z_p, or the task's group."""
-        data = self.run.dataset
-        return trajectory.panel_basis(data.p, task_lens(data))
+    def lens(self) -> Lens:
+        """How the arrays read: the task's lens (its group, its grid's tokens and axes)."""
+        return self.run.dataset.lens
 
     @property
     def steps(self) -> list[int]:
@@ -104,30 +101,24 @@ class CheckpointViews:
     def _row(self, name: str) -> torch.Tensor:
         return self.views.arrays[name][self.index].float()
 
-    @property
-    def _names(self) -> list[str] | None:
-        """Names of the spectrum's indices on a group (its irreps); None on Z_p (frequencies are numbers)."""
-        panels = self.views.panels
-        return panels.units if panels.unit == "irrep" else None
-
     def _spectrum(self) -> go.Figure:
-        row = next(s for s in self.views.report.spectra if int(s["step"]) == self.step)
-        ks = sorted(int(k[1:]) for k in row if k.startswith("k") and k != "k0")
-        unit = self.views.panels.unit
-        return figures.frequency_bars(ks, [row[f"k{k}"] for k in ks], self._key,
-                                      f"Embedding spectrum at step {self.step} (key {unit} in red)",
-                                      f"norm of W_E's rows in each {unit}", self._names)
+        row = self.views.report.spectra.at(self.step)
+        lens = self.views.lens
+        return figures.frequency_bars(list(range(1, len(row))), row[1:], self._key,
+                                      f"Embedding spectrum at step {self.step} (key {lens.unit} in red)",
+                                      f"norm of W_E's rows in each {lens.unit}", lens.unit_names, lens.unit)
 
     def _logit(self) -> go.Figure:
         row = self._row("logit_spectrum")
+        lens = self.views.lens
         return figures.frequency_bars(list(range(1, len(row))), row[1:].tolist(), self._key,
-                                      f"Neuron-to-logit map W_out W_U by output {self.views.panels.unit}, "
-                                      f"step {self.step}", "norm", self._names)
+                                      f"Neuron-to-logit map W_out W_U by output {lens.unit}, step {self.step}",
+                                      "norm", lens.unit_names, lens.unit)
 
     def _neurons(self) -> go.Figure:
         freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
-        units, unit = self.views.panels.units, self.views.panels.unit
-        x = [units[int(f)] for f in freq] if self._names else freq.tolist()
+        units, unit = self.views.lens.unit_names, self.views.lens.unit
+        x = [units[int(f)] for f in freq]
         fig = go.Figure(go.Scatter(x=x, y=frac.tolist(), mode="markers",
                                    marker=dict(color=["crimson" if int(f) in self._key else "grey" for f in freq])))
         fig.add_hline(y=self.views.report.circuit.threshold, line_dash="dot")
@@ -145,11 +136,11 @@ class CheckpointViews:
 
     def _attention(self) -> go.Figure:
         scores = self._row("attention_scores")  # [heads, 3, d_vocab]
-        tokens = torch.tensor(self.views.panels.tokens)  # grid element -> input token
+        tokens = self.views.lens.tokens  # grid element -> input token
         s_a, s_b, s_eq = scores[:, 0, tokens], scores[:, 1, tokens], scores[:, 2, -1]
         stacked = torch.stack(torch.broadcast_tensors(s_a[:, :, None], s_b[:, None, :], s_eq[:, None, None]), -1)
         pattern = stacked.softmax(-1)[..., 0].permute(1, 2, 0)  # [a, b, head]
-        return figures.attention_figure(pattern, self.views.panels.axis).update_layout(
+        return figures.attention_figure(pattern, self.views.lens.axis).update_layout(
             title=f"Attention of '=' to a, per head (layer 0), step {self.step}")
 
     def _neuron(self, neuron: int | None = None) -> go.Figure:
@@ -162,10 +153,14 @@ class CheckpointViews:
         nearest = min(range(len(map_steps)), key=lambda i: abs(map_steps[i] - self.step))
         activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
         where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")
-        panels = self.views.panels
-        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None, panels).update_layout(
-            title=f"Neuron {neuron} in the 2D {'Fourier' if panels.unit == 'frequency' else 'irreps'} basis, "
-                  f"{where}")
+        lens = self.views.lens
+        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None, lens.group).update_layout(
+            title=f"Neuron {neuron} in the 2D {'Fourier' if lens.unit == 'frequency' else 'irreps'} basis, {where}")
+
+
+def open(run: Run) -> RunViews:  # noqa: A001 (views.open(run), as files open)
+    """A run's views: ``views.open(run).at(step).view(name)``."""
+    return RunViews(run)
 
 
 def widget(run: Run, names: list[str] | tuple[str, ...] = ("losses", "embedding_spectrum", "cluster_sizes")):

@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
-from ..fileio import read_jsonl
+from ..fileio import Row, read_jsonl
 from ..metrics import grok_step
 from ..presets import AUGMENTATION, AUGMENTATION_QUICK
 from ..run import METRICS_FILE, is_finished
 from ..sweep import execute_all
-from .tables import markdown_table, mean_and_stderr, write_table
+from ..tables import markdown_table, mean_and_stderr, write_table
 
 CONDITIONS = {
     "baseline": (0.0, 0.0),
@@ -80,7 +79,7 @@ CLAIMS = [
 ]
 
 
-def max_rate(rows: list[dict[str, Any]]) -> float:
+def max_rate(rows: list[Row]) -> float:
     """Largest validation-accuracy rise between consecutive logs, per 100 steps."""
     return max(((b["test_acc"] - a["test_acc"]) * 100 / (b["step"] - a["step"]) for a, b in zip(rows, rows[1:])),
                default=0.0)
@@ -95,7 +94,7 @@ def run_config(out: Path, task: str, p: int, condition: str, seed: int, base: di
                        out=str(out / "runs" / f"{task}_{name}_seed{seed}"), **base)
 
 
-def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str, Any]:
+def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> Row:
     rows = read_jsonl(run_dir / METRICS_FILE)
     final = rows[-1]
     return {"operation": task, "condition": condition, "seed": seed, "grok_step": grok_step(rows),
@@ -104,8 +103,8 @@ def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> dict[str
             "max_val_acc_rate_per_100_steps": max_rate(rows), "curve": [(r["step"], r["test_acc"]) for r in rows]}
 
 
-def summarise(runs: list[dict[str, Any]], operations, conditions, n_seeds: int,
-              reference: bool = False) -> tuple[str, str, list[dict[str, Any]]]:
+def summarise(runs: list[Row], operations, conditions, n_seeds: int,
+              reference: bool = False) -> tuple[str, str, list[Row]]:
     """Table 1 and Table 2 in Markdown, and the claims, each 'holds' / 'does not hold' / 'undetermined (why)'.
 
     A claim compares two conditions' means over seeds (S99, or final validation accuracy); it is
@@ -166,7 +165,7 @@ def _relative_change(op: str, cond: str, mean_grok: dict, complete: set) -> str:
     return f"{100 * (mean_grok[op, cond] / mean_grok[op, 'baseline'] - 1):+.1f}%"
 
 
-def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
+def figure(runs: list[Row], operations, conditions) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(operations), subplot_titles=list(operations))
     for column, op in enumerate(operations, start=1):
         for index, cond in enumerate(conditions):
@@ -182,7 +181,7 @@ def figure(runs: list[dict[str, Any]], operations, conditions) -> go.Figure:
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False,
-        backend: str = "local") -> dict[str, Any]:
+        backend: str = "local") -> Row:
     """Train every (operation, condition, seed) run, or with ``partial`` only read the finished ones."""
     out = Path(out)
     operations = QUICK_OPERATIONS if quick else OPERATIONS

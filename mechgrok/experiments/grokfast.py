@@ -8,21 +8,20 @@ accuracy or at the preset's ``steps`` (``mechgrok.presets.GROKFAST``). Table: st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import plotly.graph_objects as go
 
 from ..config import TrainConfig
-from ..fileio import read_json, read_jsonl
+from ..fileio import JSONObject, read_json, read_jsonl
 from ..presets import GROKFAST, GROKFAST_QUICK
 from ..run import METRICS_FILE, SUMMARY_FILE
 from ..sweep import execute_all
-from .tables import markdown_table, mean_and_stderr, write_table
+from ..tables import markdown_table, mean_and_stderr, write_table
 
 ARMS = {"AdamW (paper)": {}, "AdamW + Grokfast EMA": {"grokfast": "ema"}}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, backend: str = "local") -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, backend: str = "local") -> JSONObject:
     """With ``jobs`` > 1 runs share the CPU, so seconds to 99% are not comparable to a lone run's."""
     out = Path(out)
     base = GROKFAST_QUICK if quick else GROKFAST

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import torch
 from plotly.subplots import make_subplots
 
 from ..gromov import NeuronFeatures, QuadraticMLP, accuracy, analytic_mlp, neuron_features, train_gd
+from ..fileio import JSONObject
 from ..metrics import GROK_ACCURACY, first_step_at, grok_step
 from ..presets import GROMOV, GROMOV_QUICK
 from ..runtime import resolve_device
 from ..tasks import make_dataset
-from .tables import markdown_table, write_table
+from ..tables import markdown_table, write_table
 
 
 
@@ -43,7 +43,7 @@ def feature_summary(f: NeuronFeatures, min_share: float = 0.5) -> dict[str, floa
             "median_power_share": float(f.power_share.median())}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto") -> JSONObject:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     c = GROMOV_QUICK if quick else GROMOV

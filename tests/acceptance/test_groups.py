@@ -69,7 +69,7 @@ def test_two_layer_report_names_the_circuit_layer(tmp_path):
     train(cfg, progress=False)
     report = analyze_run(cfg.run.out, progress=False, figures=False)
     circuit = report.circuit
-    assert [r["layer"] for r in circuit.per_layer] == [0, 1]
-    best = max(circuit.per_layer, key=lambda r: r["fraction_clustered"])
-    assert circuit.layer == best["layer"] and circuit.fraction_clustered == pytest.approx(best["fraction_clustered"])
+    assert [r.layer for r in circuit.per_layer] == [0, 1]
+    best = max(circuit.per_layer, key=lambda r: r.fraction_clustered)
+    assert circuit.layer == best.layer and circuit.fraction_clustered == pytest.approx(best.fraction_clustered)
     assert f"circuit in layer {circuit.layer}'s MLP" in report.summary_text()

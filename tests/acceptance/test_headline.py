@@ -8,7 +8,7 @@ import pytest
 
 from mechgrok import TrainConfig, train
 from mechgrok.analysis import find_phases, read_report
-from mechgrok.analysis.figures import summary_figures
+from mechgrok.analysis.figure_set import summary_figures
 from mechgrok.fileio import read_json, read_jsonl
 
 RESULTS = Path(__file__).parent.parent.parent / "results" / "add_p113_seed0"

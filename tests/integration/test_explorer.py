@@ -1,5 +1,6 @@
 """The HTML explorer, opened in a real browser (headless Chromium driven by Playwright)."""
 
+import numbers
 import shutil
 from pathlib import Path
 
@@ -43,12 +44,9 @@ def _z(page, panel):
 
 
 @pytest.fixture(scope="module")
-def explored(grokked_run, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("explore") / "run"
-    shutil.copytree(grokked_run, run_dir)
-    assert main(["analyze", str(run_dir), "--every", "2", "--quiet", "--no-figures"]) == 0
-    assert main(["explore", str(run_dir)]) == 0
-    return run_dir
+def explored(analysed_every_2):
+    assert main(["explore", str(analysed_every_2)]) == 0
+    return analysed_every_2
 
 
 def test_explorer_is_offline_and_every_panel_follows_the_slider(browser, explored):
@@ -102,9 +100,10 @@ def test_a_group_run_gets_every_panel_in_its_irreps(browser, tmp_path):
     assert _y(page, "embed") != before  # the slider moves the group's panels too
     assert page.errors == []
     from mechgrok import load_run  # the same views in Python
+    from mechgrok.analysis import views
 
     run = load_run(run_dir)
-    checkpoint = run.at(run.steps[-1])
+    checkpoint = views.open(run).at(run.steps[-1])
     assert list(checkpoint.view("embedding_spectrum").data[0].x) == ["(2,1)", "(1,1,1)"]
     assert checkpoint.view("attention").data[0].z.shape == (6, 6)
     assert list(checkpoint.view("neuron").data[0].x)[0] == "(3):1"
@@ -137,24 +136,68 @@ def test_several_runs_overlay_losses_and_compare_clusters(browser, explored, tmp
     assert page.errors == []
 
 
-def test_every_view_in_python_at_a_checkpoint(explored):
-    from mechgrok import MechgrokError, load_run
-    from mechgrok.analysis.views import VIEWS, widget
+# The page's panel and the Python view that draw the same thing; each pair must show the same numbers.
+PANEL_OF_VIEW = {"losses": "losses", "restricted_excluded": "losses", "weight_norm": "norm",
+                 "embedding_spectrum": "embed", "neurons": "neurons", "cluster_sizes": "clusters",
+                 "neuron_logit": "logit", "attention": "attention", "neuron": "neuronfourier"}
 
-    run = load_run(explored)
-    steps = run.at(run.steps[-1]).views.steps
-    middle = steps[len(steps) // 2]
-    checkpoint = run.at(middle)
-    for name in VIEWS:
-        fig = checkpoint.view(name)
-        assert fig.layout.title.text and fig.data, name
-    assert str(middle) in checkpoint.view("embedding_spectrum").layout.title.text
-    attention = checkpoint.view("attention").data[0].z
-    assert attention.shape == (23, 23) and float(attention.min()) >= 0 and float(attention.max()) <= 1
-    assert checkpoint.view("losses").layout.shapes[-1].x0 == middle  # the checkpoint is marked
-    with pytest.raises(MechgrokError, match="unknown view 'nope'"):
-        checkpoint.view("nope")
-    with pytest.raises(MechgrokError, match="was not analysed"):
-        run.at(middle + 1)
-    box = widget(run, ["losses", "attention"])
-    assert box.children[0].value == steps[-1] and len(box.children[0].options) == len(steps)
+
+def _traces(page, panel):
+    return page.evaluate(f"document.getElementById('{panel}').data.map(t => ({{x: t.x ? Array.from(t.x) : null, "
+                         f"y: t.y ? Array.from(t.y) : null, z: t.z || null}}))")
+
+
+def _close(ours, theirs, rel=1e-5):
+    """Equal numbers (the page holds float32 copies of float64 values) or equal labels."""
+    ours, theirs = list(ours), list(theirs)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+            assert a == pytest.approx(b, rel=rel, abs=1e-6), (a, b)
+        else:
+            assert a == b
+
+
+def assert_page_draws_the_views(page, run_dir):
+    """At the page's current step, every Python view's numbers are what its panel shows."""
+    from mechgrok import load_run
+    from mechgrok.analysis import views
+    from mechgrok.analysis.views import VIEWS
+
+    step = int(page.inner_text("#steplabel").split()[1])
+    checkpoint = views.open(load_run(run_dir)).at(step)
+    assert set(PANEL_OF_VIEW) == set(VIEWS)
+    for name, panel in PANEL_OF_VIEW.items():
+        drawn = _traces(page, panel)
+        if name == "neuron":
+            neuron = page.evaluate("RUNS[0].picked[Number(document.getElementById('neuron').value || 0)]")
+            view = checkpoint.view(name, neuron=neuron).data[0]
+            page_names = drawn[0]["x"]
+            index = [page_names.index(n) for n in view.x]  # the view shows the key terms only
+            z = [[drawn[0]["z"][i][j] for j in index] for i in index]
+            z[0][0] = 0.0  # both leave the mean out
+            for ours, theirs in zip(view.z, z):
+                _close(ours, theirs, rel=1e-3)  # float16 activations, float32 transform in the page
+            continue
+        view = checkpoint.view(name).data
+        if name == "restricted_excluded":
+            drawn = drawn[:4]
+        elif name in ("losses", "weight_norm"):
+            drawn = drawn[: len(view)]
+        assert len(drawn) == len(view), name
+        for ours, theirs in zip(view, drawn):
+            if name == "attention":
+                for row, page_row in zip(ours.z, theirs["z"]):
+                    _close(row, page_row)
+                continue
+            _close(ours.x, theirs["x"])
+            _close(ours.y, theirs["y"])
+
+
+def test_the_page_draws_what_the_python_views_draw_at_every_step_tried(browser, explored):
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    for position in ("0", "3", "7"):
+        page.locator("#slider").fill(position)
+        page.wait_for_timeout(200)
+        assert_page_draws_the_views(page, explored)
+    assert page.errors == []

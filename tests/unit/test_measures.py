@@ -4,15 +4,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from mechgrok import train
-from mechgrok.analysis.circuit import run_model
-from mechgrok.analysis.measures import excluded_logits, neuron_clusters, restricted_logits
-from mechgrok.run import load_run
-from mechgrok.tasks import all_pairs
-
-from ..conftest import small_config
+from mechgrok.analysis.measures import default_min_neurons, gini, neuron_clusters, top_frequencies
+from mechgrok.groups import CyclicGroup
 
 P = 23
 FREQS = [3, 8, 11]
@@ -20,14 +14,6 @@ FREQS = [3, 8, 11]
 
 def _grid():
     return torch.meshgrid(torch.arange(P), torch.arange(P), indexing="ij")
-
-
-def synthetic_logits(freqs=FREQS, scale=4.0):
-    """logits[a, b, c] = scale * sum_k cos(w_k (a + b - c)): the paper's circuit, written out."""
-    a, b = _grid()
-    c = torch.arange(P)
-    angle = (a.flatten()[:, None] + b.flatten()[:, None] - c[None, :]).double() * 2 * math.pi / P
-    return scale * sum(torch.cos(k * angle) for k in freqs)
 
 
 def synthetic_neurons(freqs=FREQS, per_freq=12, noise=0.05, seed=0):
@@ -66,34 +52,23 @@ def test_one_noisy_neuron_adds_no_spurious_frequency():
     assert spike_freq not in FREQS and not bool(clusters.clustered[-1])
 
 
-def test_restricted_loss_equals_full_loss_and_excluded_loss_is_chance():
-    labels = all_pairs("add", P)[1]
-    logits = synthetic_logits()
-    full = F.cross_entropy(logits, labels)
-    restricted = F.cross_entropy(restricted_logits(logits, FREQS), labels)
-    excluded = F.cross_entropy(excluded_logits(logits, FREQS), labels)
-    assert full < 0.1
-    assert restricted.item() == pytest.approx(full.item(), rel=1e-9)
-    assert excluded.item() == pytest.approx(math.log(P), rel=1e-9)
+def test_clusters_read_through_a_group_default_to_z_n():
+    neurons, _ = synthetic_neurons()
+    ours = neuron_clusters(neurons, CyclicGroup(P), min_neurons=5)
+    assert torch.equal(ours.best_freq, neuron_clusters(neurons, min_neurons=5).best_freq)
+    assert ours.cleanest(FREQS[0], 2) == sorted(ours.cleanest(FREQS[0], 2), key=lambda n: -float(ours.best_frac[n]))
 
 
-def test_restricted_logits_keep_per_class_constants():
-    labels = all_pairs("add", P)[1]
-    bias = torch.linspace(-1, 1, P, dtype=torch.float64)
-    logits = synthetic_logits() + bias
-    torch.testing.assert_close(restricted_logits(logits, FREQS), logits)
-    torch.testing.assert_close(excluded_logits(logits, FREQS), bias.expand_as(logits))
+def test_gini_known_values():
+    assert gini(torch.ones(50)) == pytest.approx(0.0)
+    one_hot = torch.zeros(50)
+    one_hot[7] = 3.0
+    assert gini(one_hot) == pytest.approx(1 - 1 / 50)
+    assert gini(torch.tensor([0.0, 0.0, 1.0, 1.0])) == pytest.approx(0.5)
+    assert gini(-one_hot) == gini(one_hot)
 
 
-def test_partial_frequencies_leave_the_rest_in_the_excluded_logits():
-    logits = synthetic_logits()
-    torch.testing.assert_close(excluded_logits(logits, FREQS[:1]), synthetic_logits(FREQS[1:]))
-
-
-def test_rand_control_task_grows_no_fourier_circuit(tmp_path):
-    result = train(small_config(tmp_path, task="rand", steps=300, save_every=300), progress=False)
-    assert result.summary["train_acc"] == 1.0  # it memorized its table
-    run = load_run(result.run_dir)
-    clusters = neuron_clusters(run_model(run.model(), run.dataset).neurons)
-    assert clusters.key_frequencies == []
-    assert clusters.fraction_clustered == 0.0
+def test_top_frequencies_and_the_key_minimum():
+    spectrum = torch.tensor([9.0, 1.0, 5.0, 0.5, 4.0])  # index 0 (the constant) never counts
+    assert top_frequencies(spectrum, 2) == [2, 4]
+    assert default_min_neurons(100) == 3 and default_min_neurons(512) == 6

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mechgrok.metrics import head_accuracies, loss
-from mechgrok.miiii import embedding_task_spectrum, periodic_r2
+from mechgrok.analysis.miiii import TaskRow, embedding_task_spectrum, periodic_r2
 from mechgrok.tasks import make_dataset, primes_below
 
 
@@ -31,25 +31,37 @@ def test_periodic_fit_finds_the_right_period():
     W_E = torch.stack([torch.cos(2 * math.pi * 3 * x / 7), torch.sin(2 * math.pi * x / 7)], 1)
     assert periodic_r2(W_E, 7) == pytest.approx(1.0)
     assert periodic_r2(W_E, 11) < 0.2
-    rows = {r["q"]: r for r in embedding_task_spectrum(W_E, p, (7, 11))}
-    assert rows[7]["r2"] > rows[7]["noise_r2"] + 0.8
+    rows = {r.q: r for r in embedding_task_spectrum(W_E, p, (7, 11))}
+    assert rows[7].r2 > rows[7].noise_r2 + 0.8
 
 
 def _table(steps):
-    return [{"q": q, "grok_step": s} for q, s in zip((2, 3, 5, 7), steps)]
+    return [TaskRow(q, s, 1.0, 0.0, 0.0) for q, s in zip((2, 3, 5, 7), steps)]
 
 
 def test_grokfast_claim_compares_the_step_by_which_every_task_has_grokked():
-    from mechgrok.miiii import all_grokked_step, grokfast_claim
+    from mechgrok.analysis.miiii import all_grokked_step, grokfast_claim
 
     assert all_grokked_step(_table([100, 400, 200, 300])) == 400
     assert all_grokked_step(_table([100, None, 200, 300])) is None
     faster = grokfast_claim(_table([100, 400, 200, 300]), _table([500, 600, 900, 700]), 1000)
-    assert faster["verdict"] == "holds (every task groks by step 400 with Grokfast, by step 900 without)"
+    assert faster.verdict == "holds (every task groks by step 400 with Grokfast, by step 900 without)"
     slower = grokfast_claim(_table([100, 950, 200, 300]), _table([500, 600, 900, 700]), 1000)
-    assert slower["verdict"].startswith("does not hold")
-    assert grokfast_claim(_table([100, 400, 200, 300]), _table([500, None, None, 700]), 1000)["verdict"] == (
+    assert slower.verdict.startswith("does not hold")
+    assert grokfast_claim(_table([100, 400, 200, 300]), _table([500, None, None, 700]), 1000).verdict == (
         "holds (every task groks by step 400 with Grokfast; without it, 2 of 4 have not by step 1000)")
-    assert grokfast_claim(_table([None] * 4), _table([500, 600, 900, 700]), 1000)["verdict"].startswith(
+    assert grokfast_claim(_table([None] * 4), _table([500, 600, 900, 700]), 1000).verdict.startswith(
         "does not hold")
-    assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000)["verdict"].startswith("undetermined")
+    assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000).verdict.startswith("undetermined")
+
+
+def test_grok_order_and_claims_on_hand_built_tables():
+    from mechgrok.analysis.miiii import TaskStudy, claims, grok_order
+
+    first_then_rest = _table([100, 400, 200, 300]) + [TaskRow(11, 450, 1.0, 0.0, 0.0), TaskRow(13, 500, 1.0, 0.0, 0.0)]
+    assert grok_order(first_then_rest) == [2, 5, 7, 3, 11, 13]
+    assert [c.verdict for c in claims(first_then_rest)] == ["holds", "holds"]
+    late = _table([100, 400, 200, 300]) + [TaskRow(11, 350, 1.0, 0.0, 0.0)]
+    assert claims(late)[0].verdict == "does not hold"
+    study = TaskStudy(first_then_rest, grok_order(first_then_rest), claims(first_then_rest))
+    assert TaskStudy.from_dict(study.to_dict()) == study and not TaskStudy()

@@ -91,7 +91,7 @@ def test_residual_dropout_drops_the_stream_itself():
             torch.testing.assert_close(residual.eval()(tokens), expected)
             residual.train()
             assert not torch.allclose(residual(tokens), expected)
-            mean = torch.stack([residual(tokens) for _ in range(4000)]).mean(0)
+            mean = residual(tokens.repeat(4000, 1)).reshape(4000, *expected.shape).mean(0)  # a mask per example
         assert (mean - expected).abs().max() < 0.1 * expected.abs().max()
 
 

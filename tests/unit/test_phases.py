@@ -34,4 +34,4 @@ def test_generalised_without_a_tenfold_drop_has_no_cleanup():
 
 
 def test_still_memorizing():
-    assert find_phases(_rows([4.0, 4.0], train_acc=0.5))["memorization_end"] is None
+    assert find_phases(_rows([4.0, 4.0], train_acc=0.5)).memorization_end is None

@@ -27,7 +27,7 @@ def test_a_run_written_before_the_redesign_opens(legacy):
     assert run.config.data.p == 23 and run.config.model.d_model == 32 and run.config.run.threads == 0
     ckpt = run.checkpoint(1500)
     assert not ckpt.verified  # written before checksums: readable, reported unverified
-    assert run.dataset.heads == (23,) and run.dataset.is_full_grid
+    assert run.dataset.heads == (23,) and torch.equal(run.dataset.lens.rows, torch.arange(23 * 23))
     with torch.no_grad():
         accuracy = (run.model()(run.dataset.inputs)[:, -1].argmax(-1) == run.dataset.labels).double().mean()
     assert accuracy.item() == pytest.approx(0.6 * 1.0 + 0.4 * run.metrics()[-1]["test_acc"], abs=1e-3)

@@ -95,11 +95,11 @@ def test_every_task_builds():
 
 @pytest.mark.parametrize("task,p", [("add", 11), ("sub", 11), ("div", 11), ("x3xy2y", 7), ("perm", 4)])
 def test_augmentation_keeps_every_label_correct(task, p):
-    from mechgrok.tasks import augment, negation_map
+    from mechgrok.tasks import augment
 
     data = make_dataset(task, p, 0.5, 0)
     x, y = data.train()
-    new_x, new_y = augment(x, y, data.label_table(), negation_map(task, p), 0.5, 0.5,
+    new_x, new_y = augment(x, y, data.label_table(), TASKS[task].negation(p), 0.5, 0.5,
                            torch.Generator().manual_seed(1))
     perms = [tuple(q) for q in permutations(p).tolist()] if task == "perm" else None
     for (a, b, eq), c in zip(new_x.tolist(), new_y.tolist()):
@@ -113,14 +113,14 @@ def test_augmentation_keeps_every_label_correct(task, p):
 
 
 def test_train_only_augmentation_never_produces_a_held_out_pair():
-    from mechgrok.tasks import augment, negation_map
+    from mechgrok.tasks import augment
 
     data = make_dataset("sub", 23, 0.5, 0)
     x, y = data.train()
     held_out = {tuple(pair) for pair in data.test()[0][:, :2].tolist()}
 
     def augmented_pairs(train_only):
-        new_x, _ = augment(x, y, data.label_table(train_only), negation_map("sub", 23), 0.5, 0.5,
+        new_x, _ = augment(x, y, data.label_table(train_only), TASKS["sub"].negation(23), 0.5, 0.5,
                            torch.Generator().manual_seed(1))
         return [tuple(pair) for pair in new_x[:, :2].tolist()]
 
@@ -132,12 +132,26 @@ def test_train_only_augmentation_never_produces_a_held_out_pair():
 
 
 def test_negation_is_an_involution_and_perm_negation_is_the_inverse():
-    from mechgrok.tasks import negation_map
-
     for task, p in (("add", 13), ("perm", 4)):
-        neg = negation_map(task, p)
+        neg = TASKS[task].negation(p)
         assert torch.equal(neg[neg], torch.arange(len(neg)))
     _, labels, n, _ = all_pairs("perm", 4)
     identity = 0  # (0, 1, 2, 3) is first in lexicographic order
-    neg = negation_map("perm", 4)
+    neg = TASKS["perm"].negation(4)
     assert all(labels[a * n + neg[a]] == identity for a in range(n))
+
+
+def test_registry_owns_sizes_checks_and_unknown_names():
+    from mechgrok.errors import MechgrokError
+    from mechgrok.tasks import check_task, get_task
+
+    assert get_task("div").n_examples(7) == 42 and get_task("perm").sizes(4) == (24, (24,))
+    assert get_task("miiii").sizes(11) == (11, (2, 3, 5, 7)) and get_task("add").n_examples(5) == 25
+    for name, p in (("div", 12), ("perm", 7), ("add", 2), ("miiii", 5000)):
+        with pytest.raises(MechgrokError):
+            check_task(name, p)
+    with pytest.raises(MechgrokError, match="unknown task 'nope'"):
+        get_task("nope")
+    for name, task in TASKS.items():  # every task counts its pairs as it builds them
+        p = 4 if name == "perm" else 7
+        assert task.n_examples(p) == len(all_pairs(name, p)[0])

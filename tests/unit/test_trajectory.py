@@ -33,36 +33,15 @@ def test_picked_neurons_come_from_the_key_clusters_and_map_steps_are_spread():
     assert map_steps([0, 10, 20]) == [0, 10, 20]
 
 
-def test_panel_basis_on_z_p_is_the_fourier_basis_and_on_div_reads_discrete_logs():
-    from mechgrok.analysis.fourier import fourier_basis
-    from mechgrok.analysis.group_measures import task_lens
-    from mechgrok.analysis.trajectory import panel_basis
+def test_neuron_logit_spectrum_finds_the_one_irrep_a_map_was_built_from():
     from mechgrok.tasks import make_dataset
 
-    add = make_dataset("add", 11, 0.5, 0)
-    z_p = panel_basis(11, task_lens(add))
-    torch.testing.assert_close(z_p.basis, fourier_basis(11)[0])
-    assert z_p.units == ["const", "k=1", "k=2", "k=3", "k=4", "k=5"] and z_p.tokens == list(range(11))
-    div = make_dataset("div", 11, 0.5, 0)
-    lens = task_lens(div)
-    logs = panel_basis(11, lens)
-    g = lens.group.generator
-    assert logs.tokens == [pow(g, i, 11) for i in range(10)] and logs.axis == ("log_g a", "log_g b")
-    assert logs.unit == "irrep" and logs.units[1] == "k=1" and len(logs.names) == 10
-    torch.testing.assert_close(logs.basis @ logs.basis.T, torch.eye(10, dtype=torch.float64))
-
-
-def test_class_spectrum_finds_the_one_irrep_a_map_was_built_from():
-    from mechgrok.analysis.group_measures import group_grid
-    from mechgrok.tasks import make_dataset
-
-    lens = group_grid(make_dataset("perm", 4, 0.5, 0))
-    basis, owner = lens.group.fourier_basis
+    lens = make_dataset("perm", 4, 0.5, 0).lens
     chosen = 3
-    rows = basis[torch.tensor(owner) == chosen]  # functions on S_4 in irrep 3 only
+    rows = lens.group.basis[lens.group.owner == chosen]  # functions on S_4 in irrep 3 only
     W_L_T = torch.zeros(24, 7, dtype=torch.float64)  # [classes, neurons]
     W_L_T[lens.classes] = rows.T @ torch.randn(len(rows), 7, generator=torch.Generator().manual_seed(0),
                                                dtype=torch.float64)
-    spectrum = lens.class_spectrum(W_L_T)
+    spectrum = lens.group.spectrum(W_L_T[lens.classes])
     assert spectrum.argmax().item() == chosen
     assert spectrum[torch.arange(len(spectrum)) != chosen].abs().max() < 1e-10

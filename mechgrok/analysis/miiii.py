@@ -14,8 +14,11 @@ explains of Gaussian noise.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
+
+from ..metrics import MetricsRow, grok_step
 
 
 def periodic_design(p: int, q: int) -> torch.Tensor:
@@ -38,39 +41,88 @@ def periodic_r2(matrix: torch.Tensor, q: int) -> float:
     return float(1 - (target - fitted).pow(2).sum() / centred.pow(2).sum())
 
 
-def embedding_task_spectrum(W_E: torch.Tensor, p: int, moduli: tuple[int, ...], seed: int = 0) -> list[dict]:
+@dataclass(frozen=True)
+class PeriodicFit:
+    """R^2 of W_E's number rows on period-q features, and of the same fit on Gaussian noise (the control)."""
+
+    q: int
+    r2: float
+    noise_r2: float
+
+
+def embedding_task_spectrum(W_E: torch.Tensor, p: int, moduli: tuple[int, ...], seed: int = 0) -> list[PeriodicFit]:
     """Per task q: R^2 of W_E's number rows on period-q features, and the same fit on Gaussian noise."""
     noise = torch.randn(p, W_E.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return [{"q": q, "r2": periodic_r2(W_E[:p], q), "noise_r2": periodic_r2(noise, q)} for q in moduli]
+    return [PeriodicFit(q, periodic_r2(W_E[:p], q), periodic_r2(noise, q)) for q in moduli]
 
 
 FIRST_TASKS = (2, 3, 5, 7)  # the study's claim: these are learnt first, then the rest rapidly
 
 
-def task_table(metric_rows: list[dict], heads: tuple[int, ...], fits: dict[int, float],
-               noise_fits: dict[int, float]) -> list[dict]:
+@dataclass(frozen=True)
+class TaskRow:
+    """One task of a multi-task run: grok step (test_acc_q >= 99% in metrics.jsonl; None if never), final test
+    accuracy, W_E's period-q R^2 and the noise control's."""
+
+    q: int
+    grok_step: int | None
+    final_test_acc: float
+    fit_r2: float
+    noise_r2: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    verdict: str
+
+
+@dataclass
+class TaskStudy:
+    """A multi-task run's per-task table, the order in which its tasks grok, and the study's claims on it."""
+
+    table: list[TaskRow] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.table)
+
+    def to_dict(self) -> dict[str, list]:
+        return {"table": [vars(r) for r in self.table], "order": self.order, "claims": [vars(c) for c in self.claims]}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, list]) -> "TaskStudy":
+        return cls([TaskRow(**r) for r in value.get("table", [])], list(value.get("order", [])),
+                   [Claim(**c) for c in value.get("claims", [])])
+
+
+def task_table(metric_rows: list[MetricsRow], heads: tuple[int, ...], fits: list[PeriodicFit]) -> list[TaskRow]:
     """Per task q: grok step (test_acc_q >= 99% in metrics.jsonl), final test accuracy, W_E's period-q R^2, noise R^2."""
-    from .metrics import grok_step
-
-    return [{"q": q, "grok_step": grok_step(metric_rows, f"test_acc_q{q}"),
-             "final_test_acc": metric_rows[-1][f"test_acc_q{q}"], "fit_r2": fits[q], "noise_r2": noise_fits[q]}
-            for q in heads]
+    by_q = {f.q: f for f in fits}
+    return [TaskRow(q, grok_step(metric_rows, f"test_acc_q{q}"), metric_rows[-1][f"test_acc_q{q}"], by_q[q].r2,
+                    by_q[q].noise_r2) for q in heads]
 
 
-def grok_order(table: list[dict]) -> list[int]:
+def task_study(W_E: torch.Tensor, p: int, heads: tuple[int, ...], metric_rows: list[MetricsRow]) -> TaskStudy:
+    """The per-task table with the final W_E's fits, the grok order and the claims (``claims``)."""
+    table = task_table(metric_rows, heads, embedding_task_spectrum(W_E, p, heads))
+    return TaskStudy(table, grok_order(table), claims(table))
+
+
+def grok_order(table: list[TaskRow]) -> list[int]:
     """The tasks in the order they grok (never-grokked ones left out)."""
-    return [r["q"] for r in sorted((r for r in table if r["grok_step"] is not None), key=lambda r: (r["grok_step"],
-                                                                                                   r["q"]))]
+    return [r.q for r in sorted((r for r in table if r.grok_step is not None), key=lambda r: (r.grok_step, r.q))]
 
 
-def claims(table: list[dict]) -> list[dict]:
+def claims(table: list[TaskRow]) -> list[Claim]:
     """The study's order claims, each 'holds' / 'does not hold' / 'undetermined (why)'.
 
     1. mod 2, 3, 5, 7 are learnt first: each groks, at or before the first grok step of any other task.
     2. then the rest rapidly: every other task groks, within a span (last minus first of their grok
        steps) no longer than the steps the first four took (our reading of "rapidly").
     """
-    step = {r["q"]: r["grok_step"] for r in table}
+    step = {r.q: r.grok_step for r in table}
     first = [step[q] for q in FIRST_TASKS if q in step]
     rest = [s for q, s in step.items() if q not in FIRST_TASKS]
     reached = [s for s in rest if s is not None]
@@ -82,17 +134,17 @@ def claims(table: list[dict]) -> list[dict]:
             verdict_rest = f"undetermined ({len(rest) - len(reached)} of {len(rest)} other tasks have not grokked)"
         else:
             verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
-    return [{"claim": "mod 2, 3, 5 and 7 are learnt first", "verdict": verdict_first},
-            {"claim": "then the rest, rapidly (within the steps the first four took)", "verdict": verdict_rest}]
+    return [Claim("mod 2, 3, 5 and 7 are learnt first", verdict_first),
+            Claim("then the rest, rapidly (within the steps the first four took)", verdict_rest)]
 
 
-def all_grokked_step(table: list[dict]) -> int | None:
+def all_grokked_step(table: list[TaskRow]) -> int | None:
     """The step by which every task has grokked, max_q grok_step(q); None while any task has not."""
-    steps = [r["grok_step"] for r in table]
+    steps = [r.grok_step for r in table]
     return None if not steps or None in steps else max(steps)
 
 
-def grokfast_claim(with_filter: list[dict], without: list[dict], steps: int) -> dict:
+def grokfast_claim(with_filter: list[TaskRow], without: list[TaskRow], steps: int) -> Claim:
     """The study's claim that Grokfast speeds it up, read from two runs that differ only in the filter.
 
     Holds when every task has grokked with Grokfast at step s_gf = max_q grok_step(q) and the run
@@ -100,7 +152,7 @@ def grokfast_claim(with_filter: list[dict], without: list[dict], steps: int) -> 
     when s_plain <= s_gf or only the run without the filter finishes; undetermined while neither has.
     """
     fast, plain = all_grokked_step(with_filter), all_grokked_step(without)
-    left = sum(r["grok_step"] is None for r in without)
+    left = sum(r.grok_step is None for r in without)
     if fast is None and plain is None:
         verdict = "undetermined (neither run has grokked every task)"
     elif fast is None:
@@ -111,4 +163,4 @@ def grokfast_claim(with_filter: list[dict], without: list[dict], steps: int) -> 
     else:
         verdict = (f"{'holds' if fast < plain else 'does not hold'} (every task groks by step {fast} with Grokfast, "
                    f"by step {plain} without)")
-    return {"claim": "Grokfast speeds it up", "verdict": verdict}
+    return Claim("Grokfast speeds it up", verdict)

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..fileio import write_csv
+from .fileio import Row, write_csv
 
 
 def mean_and_stderr(values: list[float]) -> tuple[float, float]:
@@ -18,7 +18,7 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
-def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_table(path: Path, rows: list[Row]) -> None:
     """``path.csv`` with every column any row has (blank where a row lacks it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_csv(path.with_suffix(".csv"), rows)

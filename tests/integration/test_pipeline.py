@@ -3,14 +3,14 @@ import shutil
 
 import pytest
 
-import mechgrok.analysis.report as report_module
+import mechgrok.analysis.pipeline as pipeline
 from mechgrok import MechgrokError
 from mechgrok.analysis import analyze_run
 from mechgrok.cli import main
 from mechgrok.run import load_run
 
 from mechgrok.analysis import load_report
-from mechgrok.analysis.figures import summary_figures
+from mechgrok.analysis.figure_set import summary_figures
 
 from ..conftest import LEGACY_RUN, small_config
 
@@ -32,7 +32,7 @@ def _at(rows, step):
 
 def test_end_to_end_finds_the_fourier_circuit(analysed):
     c = analysed.content
-    rows = analysed.measures
+    rows = [m.to_row() for m in analysed.measures]
     p = c["config"]["p"]
     key = c["key_frequencies"]["frequencies"]
     assert 1 <= len(key) <= 6
@@ -76,13 +76,13 @@ def test_second_call_reuses_finished_work(analysed, monkeypatch, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(analysed.run_dir, run_dir)
     calls = []
-    real = report_module.measure
+    real = pipeline.measure
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(report_module, "measure", counting)
+    monkeypatch.setattr(pipeline, "measure", counting)
     again = analyze_run(run_dir, progress=False, figures=False)
     assert again.measures == analysed.measures
     assert calls == [analysed.final.step]  # only the final checkpoint, whose pass the circuit needs anyway
@@ -146,9 +146,9 @@ def test_subset_of_checkpoints(grokked_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(grokked_run, run_dir)
     every = analyze_run(run_dir, every=10, progress=False, figures=False)
-    assert [r["step"] for r in every.measures] == [0, 500, 1000, 1500]
+    assert [r.step for r in every.measures] == [0, 500, 1000, 1500]
     chosen = analyze_run(run_dir, steps=[50, 1500], progress=False, figures=False, force=True)
-    assert [r["step"] for r in chosen.measures] == [50, 1500]
+    assert [r.step for r in chosen.measures] == [50, 1500]
     with pytest.raises(MechgrokError, match=r"no checkpoint at step\(s\) \[77\]"):
         analyze_run(run_dir, steps=[77], progress=False)
 
@@ -213,8 +213,8 @@ def test_multi_task_runs_get_per_task_accuracy_fits_and_order(tmp_path):
     assert {"test_acc_q2", "test_acc_q7", "fit_r2_q2", "fit_r2_q7"} <= set(final)
     metrics = load_run(run_dir).metrics()
     assert final["test_acc_q3"] == pytest.approx(metrics[-1]["test_acc_q3"])  # recomputed from the checkpoint
-    table = {r["q"]: r for r in report.tasks["table"]}
-    assert set(table) == {2, 3, 5, 7} and table[2]["grok_step"] is not None  # mod 2 is easy
-    assert report.tasks["order"][0] == 2 and "grok order" in report.summary_text()
+    table = {r.q: r for r in report.tasks.table}
+    assert set(table) == {2, 3, 5, 7} and table[2].grok_step is not None  # mod 2 is easy
+    assert report.tasks.order[0] == 2 and "grok order" in report.summary_text()
     again = read_report(run_dir / "analysis")
     assert again.tasks == report.tasks and again.measures[-1].per_task == report.measures[-1].per_task
