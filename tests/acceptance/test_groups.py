@@ -24,6 +24,7 @@ def _ablation(report, site, name):
     return next(a for a in report.ablations if a.site == site and a.ablation == name)
 
 
+@pytest.mark.slow
 def test_div_circuit_lives_in_discrete_log_coordinates(tmp_path):
     cfg = TrainConfig(task="div", p=23, frac_train=0.7, lr=5e-3, weight_decay=3.0, steps=800, save_every=100,
                       decay_at_test_acc=0.99, decay_factor=0.1,
@@ -63,6 +64,7 @@ def test_s4_circuit_has_key_irreps_that_carry_it(tmp_path):
     assert _ablation(report, "logits", "keep only key").test_acc > 0.9
 
 
+@pytest.mark.slow
 def test_two_layer_report_names_the_circuit_layer(tmp_path):
     cfg = TrainConfig(task="add", p=23, frac_train=0.6, lr=3e-3, weight_decay=1.0, n_layers=2, steps=1200,
                       save_every=200, out=str(tmp_path / "two"), **SMALL)

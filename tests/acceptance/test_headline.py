@@ -39,12 +39,12 @@ def test_headline_figures_redraw_from_committed_numbers():
     assert len(figures["losses"].data[0].x) == 201
 
 
-@pytest.mark.slow
 def _rows(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_headline_early_trajectory_is_reproduced(tmp_path):
     """Retrain the headline config's first 300 steps: bit-level agreement with today's code, closeness to the run's.
 

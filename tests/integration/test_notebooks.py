@@ -25,8 +25,13 @@ def _snapshot(directory):
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.iterdir() if p.is_file()}
 
 
-def test_there_are_four_notebooks():
-    assert len(NOTEBOOKS) == 4
+def test_every_notebook_is_committed_cleared_and_named_in_the_readme():
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    assert NOTEBOOKS
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), path.name
+        assert path.stem in readme, f"{path.name} is not named in the README"
 
 
 @pytest.mark.slow

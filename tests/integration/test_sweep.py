@@ -46,6 +46,7 @@ def _run_files(run_dir):
     return {p.name: load_tensors(p, "checkpoint").tensors for p in sorted((run_dir / "checkpoints").iterdir())}
 
 
+@pytest.mark.slow
 def test_ray_backend_equals_local_bit_for_bit(tmp_path):
     pytest.importorskip("ray")  # .ci/run installs the extra, so CI always runs this
     spec = _spec(tmp_path, 'seed = [0, 1]\nlr = [1e-3, 3e-3]', steps=30)
