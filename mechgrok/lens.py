@@ -19,9 +19,11 @@ every circuit measure takes one, so the analysis is one path whatever the group:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
+from .errors import MechgrokError
 from .groups import Group
 
 
@@ -53,19 +55,19 @@ class Lens:
               axis: tuple[str, str] = ("a", "b")) -> "Lens":
         """The lens of a dataset (``inputs`` [N, 3], ``labels`` [N], ``train_idx``) whose element x is token
         ``tokens[x]`` and class ``tokens[x]``; ``by_products``: logits read through the products a o b."""
-        n_tokens = int(inputs[:, :2].max()) + 1
-        row_of = torch.full((max(n_tokens, int(tokens.max()) + 1),) * 2, -1, dtype=torch.long)
+        size = max(int(inputs[:, :2].max()), int(tokens.max())) + 1
+        row_of = torch.full((size, size), -1, dtype=torch.long)  # the dataset row of each token pair, -1 if none
         row_of[inputs[:, 0], inputs[:, 1]] = torch.arange(len(inputs))
         x, y = (g.reshape(-1) for g in torch.meshgrid(tokens, tokens, indexing="ij"))
         rows = row_of[x, y]
         if (rows < 0).any():
-            raise ValueError(f"the dataset lacks pairs of the {group.name} grid")
+            raise MechgrokError(f"the dataset lacks pairs of the {group.name} grid: is it the task's?")
         in_train = torch.zeros(len(inputs), dtype=torch.bool)
         in_train[train_idx] = True
         grid_labels = labels[rows]
         products = None
         if by_products:
-            element_of = torch.full((int(tokens.max()) + 1,), -1, dtype=torch.long)
+            element_of = torch.full((size,), -1, dtype=torch.long)  # classes are tokens: the element of each
             element_of[tokens] = torch.arange(len(tokens))
             products = element_of[grid_labels]
         return cls(group, rows, tokens, tokens, products, in_train[rows], grid_labels, unit, basis_label, axis)
@@ -74,6 +76,11 @@ class Lens:
     def order(self) -> int:
         return self.group.order
 
+    @cached_property
+    def _in_order(self) -> bool:
+        """Whether the grid is the whole dataset in its own order (Z_p tasks): then a grid is a view, not a copy."""
+        return bool(torch.equal(self.rows, torch.arange(len(self.rows))))
+
     @property
     def unit_names(self) -> list[str]:
         """The name of each spectrum index: ``k=3``, or an irrep's name (a partition of k for S_k)."""
@@ -81,7 +88,8 @@ class Lens:
 
     def grid(self, values: torch.Tensor) -> torch.Tensor:
         """[|G|, |G|, ...] the per-input ``values`` [N, ...] (one row per dataset input) over the grid."""
-        return values[self.rows].reshape(self.order, self.order, *values.shape[1:])
+        on_grid = values if self._in_order and len(values) == len(self.rows) else values[self.rows]
+        return on_grid.reshape(self.order, self.order, *values.shape[1:])
 
     def scatter(self, values: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         """``values`` [N, ...] with the grid pairs' rows replaced by ``grid`` [|G|, |G|, ...]; the rest unchanged."""
@@ -96,7 +104,7 @@ class Lens:
         restricted_c = kept + mean_(a,b)(l_c - kept) (the bias correction), excluded_c = l_c - kept. With 2D
         terms: restricted keeps ``irreps``' 2D terms and the constant, excluded removes them.
         """
-        on_grid = logits[self.rows]
+        on_grid = self.grid(logits).reshape(len(self.rows), -1)
         if self.products is None:
             grid = on_grid.reshape(self.order, self.order, -1)
             return (self.group.mask_2d(grid, irreps, True).reshape(on_grid.shape),

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..lens import Lens
 from ..metrics import GROK_ACCURACY, Objective, head_accuracies, sum_sq_weights
 from ..tasks import Dataset
-from .measures import NeuronClusters, gini, lens_clusters, top_frequencies
+from .measures import NeuronClusters, gini, lens_clusters, neuron_clusters, top_frequencies
 from .miiii import periodic_r2
 from .results import Ablation, CheckpointMeasures, Circuit, LayerCircuit
 
@@ -131,7 +131,8 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], 
         return Measured(CheckpointMeasures(step, **scores, sum_sq_weights=norm,
                                            per_task=task_measures(model, data, grid.logits)))
     W_E, W_L = model.W_E.detach(), neuron_logit_map(model, layer)
-    clusters = lens_clusters(lens, grid.neurons)
+    neurons = lens.grid(grid.neurons)
+    clusters = neuron_clusters(neurons, lens.group)
     restricted, excluded = lens.restricted_and_excluded(grid.logits, key)
     row = CheckpointMeasures(
         step, **scores, sum_sq_weights=norm,
@@ -140,7 +141,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], 
         gini_embed=gini(lens.group.row_norms(W_E[lens.tokens])),
         gini_neuron_logit=gini(lens.group.row_norms(W_L.T[lens.classes])),
         fraction_clustered=clusters.fraction_in(key), n_key_freqs=len(clusters.key_frequencies))
-    return Measured(row, lens.group.spectrum(W_E[lens.tokens]), clusters, lens.grid(grid.neurons))
+    return Measured(row, lens.group.spectrum(W_E[lens.tokens]), clusters, neurons)
 
 
 def task_measures(model: HookedTransformer, data: Dataset, logits: torch.Tensor) -> dict[str, float]:

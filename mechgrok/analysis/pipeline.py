@@ -114,12 +114,11 @@ def previous_figures(out: Path) -> list[str]:
 class Measurer:
     """Measures checkpoints against the final checkpoint's key irreps, gathering rows, spectra and arrays."""
 
-    def __init__(self, model, data: Dataset, final: FinalCheckpoint, key: list[int], chosen: list[int],
-                 arrays: ArrayRows):
+    def __init__(self, model, data: Dataset, final: FinalCheckpoint, key: list[int], chosen: list[int]):
         self.model, self.data, self.final, self.key = model, data, final, key
         self.picked = trajectory.pick_neurons(final.clusters, key) if final.clusters else []
         self.with_maps = set(trajectory.map_steps(chosen))
-        self.arrays = arrays if self.picked else {}
+        self.arrays: ArrayRows = {}
         self.rows: list[CheckpointMeasures] = []
         self.spectra = Spectra()
 
@@ -158,9 +157,9 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     final = final_checkpoint(model, data, final_step)
     key = final.clusters.key_frequencies if final.clusters else []
     out = run.analysis_dir
-    measurer = Measurer(model, data, final, key, chosen, {})
+    measurer = Measurer(model, data, final, key, chosen)
     previous = Previous({}, {}) if force else reusable(out, final_step, key, measurer.picked, measurer.with_maps)
-    measurer.arrays.update(previous.arrays if measurer.picked else {})
+    measurer.arrays.update(previous.arrays)  # empty unless the run has picked neurons
     final_measured = measurer.measure(final_step, final.grid)
     circuit = final.circuit(final_measured.row.test_acc)
     table = [] if circuit is None else ablations(model, data, key, circuit.control_frequency, final.grid.logits,
