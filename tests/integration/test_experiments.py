@@ -45,7 +45,6 @@ def test_augmentation_quick(tmp_path):
     assert len(_rows(tmp_path / "augmentation_runs.csv")) == 4
 
 
-@pytest.mark.slow
 def test_grokfast_quick(tmp_path):
     assert main(["experiment", "grokfast", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     rows = _rows(tmp_path / "grokfast_runs.csv")
