@@ -31,7 +31,8 @@ Row = dict[str, float | int | str | None]  # one row of a table (CSV, JSON lines
 
 FORMAT_KEY = "mechgrok"
 CHECKSUM_KEY = "mechgrok.sha256"
-TEMPORARY_RE = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+TEMPORARY_TAG = "mechgrok-"  # in every temporary name this package makes, so that only those are ever removed
+TEMPORARY_RE = re.compile(r"\..+\.mechgrok-[a-z0-9_]{8}\.tmp")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -41,7 +42,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """
     path = Path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise MechgrokError(f"cannot write {path} ({err.strerror or err})") from None
     os.close(fd)

@@ -165,6 +165,10 @@ class Trainer:
 
     def _log(self) -> MetricsRow:
         row = self.evaluate()
+        if not all(math.isfinite(row[key]) for key in ("train_loss", "test_loss")):
+            raise MechgrokError(f"training diverged: the loss is not finite at step {self.step} (lr too large, or "
+                                f"the weights overflowed); nothing of that step is kept, the last checkpoint is the "
+                                f"last finite one")
         self.writer.append_metrics(row)
         self.decayed = self.decayed or self._triggers(row)
         return row
@@ -188,7 +192,7 @@ class Trainer:
     def run(self) -> TrainResult:
         cfg = self.cfg
         try:
-            if self.step == 0:
+            if self.step == 0 and not self.writer.metrics():  # a resume at step 0 has its step-0 row already
                 self._save(self._log())
             rows = self.writer.metrics()
             stop = cfg.run.stop_at_test_acc

@@ -27,7 +27,10 @@ function row(arr, i) {
   return Array.from(arr.data.subarray(i * size, (i + 1) * size));
 }
 
-const runs = RUNS.map(r => Object.assign({}, r, {
+// plotly draws a few HTML tags in trace names and titles: a run's own strings are shown as typed
+function plain(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+
+const runs = RUNS.map(r => Object.assign({}, r, {label: plain(r.name),
   embed: decode(r.embed_spectrum), freq: decode(r.neuron_freq), frac: decode(r.neuron_frac),
   logit: decode(r.logit_spectrum), scores: decode(r.attention_scores), mapsArr: decode(r.maps),
   basisArr: decode(r.basis),
@@ -90,9 +93,9 @@ function drawStatic() {
   // what does not move with the slider: curves (their marker moves), the neurons x checkpoints map
   const r = runs[current];
   const lossTraces = runs.length > 1
-    ? runs.flatMap((q, i) => [{x: q.measures.step, y: q.measures.test_loss, name: q.name + ": test",
+    ? runs.flatMap((q, i) => [{x: q.measures.step, y: q.measures.test_loss, name: q.label + ": test",
                               line: {color: COLORS[i % 6]}},
-                             {x: q.measures.step, y: q.measures.train_loss, name: q.name + ": train",
+                             {x: q.measures.step, y: q.measures.train_loss, name: q.label + ": train",
                               line: {color: COLORS[i % 6], dash: "dash"}}])
     : lines(r, ["train_loss", "test_loss", "restricted_loss", "excluded_loss"],
             ["train loss", "test loss", "restricted loss", "excluded loss"]);
@@ -113,11 +116,11 @@ function drawStatic() {
               showgrid: false}, shapes: phaseShapes(r), legend: LEGEND});
   if (runs.length > 1) {
     const ks = [...new Set(runs.flatMap(q => Object.keys(q.cluster_sizes_final || {})))].sort((a, b) => a - b);
-    draw("compare", runs.map((q, i) => ({type: "bar", name: q.name,
+    draw("compare", runs.map((q, i) => ({type: "bar", name: q.label,
       x: ks.map(k => q.units ? unitName(q, k) : "k=" + k), y: ks.map(k => (q.cluster_sizes_final || {})[k] || 0),
       marker: {color: COLORS[i % 6]}})),
       {title: "Final cluster sizes per frequency, run by run (key frequencies: " +
-        runs.map(q => q.name + " " + JSON.stringify(q.key || [])).join("; ") + ")", barmode: "group",
+        runs.map(q => q.label + " " + JSON.stringify(q.key || [])).join("; ") + ")", barmode: "group",
        xaxis: {type: "category", title: "frequency"}, yaxis: {title: "neurons"}, legend: LEGEND});
   }
   if (!r.freq) return;
@@ -246,10 +249,15 @@ function selectRun(i) {
     o.textContent = j + (f !== null ? " (final " + unitName(r, f) + ")" : ""); select.appendChild(o);
   });
   select.parentElement.style.display = r.picked ? "" : "none";
-  document.getElementById("notes").innerHTML = runs.filter(q => q.note || !q.generalised).map(q =>
-    "<div class='note'>" + q.name + ": " + (q.note || "") + (q.generalised ? "" :
-    (q.note ? "; " : "") + "the last checkpoint has not generalised (test accuracy < 99%): no circuit is claimed " +
-    "and no phase placed") + "</div>").join("");
+  const notes = document.getElementById("notes");  // text nodes only: a run's name is never parsed as HTML
+  notes.replaceChildren(...runs.filter(q => q.note || !q.generalised).map(q => {
+    const div = document.createElement("div");
+    div.className = "note";
+    div.textContent = q.name + ": " + (q.note || "") + (q.generalised ? "" :
+      (q.note ? "; " : "") + "the last checkpoint has not generalised (test accuracy < 99%): no circuit is claimed " +
+      "and no phase placed");
+    return div;
+  }));
   for (const id of ["embed", "neurons", "clusters", "logit", "attention", "neuronact", "neuronfourier", "neuronmap"]) {
     const el = document.getElementById(id);
     if (el && !r.freq) { Plotly.purge(el); el.remove(); }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ from . import trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
 
+PAGE_SIGNATURE = b"<title>mechgrok explorer</title>"  # in the head of every page this package has written
 PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) need a basis: task "
               "{task} has none (no group, not the Z_p grid); its losses, accuracies and weight norm are shown")
 
@@ -107,14 +109,34 @@ def write_explorer(run_dirs: list[str | Path], out: str | Path | None = None) ->
     out = Path(out)
     if not out.parent.is_dir() and out.parent.name != "analysis":  # a run's analysis/ is made by analyze
         raise MechgrokError(f"{out.parent} is not a directory")
+    check_replaceable(out)
     runs = [run_payload(Path(d)) for d in run_dirs]
+    atomic_write(out, lambda tmp: tmp.write_text(page(runs)))
+    return out
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse an ``out`` that exists and is not an explorer page: --out never overwrites a run's own files."""
+    if not out.exists():
+        return
+    if not out.is_file():
+        raise MechgrokError(f"--out {out} is a directory; name a file such as {out / EXPLORER_FILE}")
+    with open(out, "rb") as handle:
+        head = handle.read(1024)
+    if PAGE_SIGNATURE not in head:
+        raise MechgrokError(f"--out {out} exists and is not an explorer page mechgrok wrote; it is left as it is "
+                            "(choose another --out)")
+
+
+def page(runs: list[JSONObject]) -> str:
+    """The HTML page of ``runs`` (``run_payload``s). Every string from a run stays text: the JSON is embedded with
+    '<' escaped, so no name can end the script or open a comment, and the page's code never parses data as HTML.
+    The three parts go in in one pass, so a run's strings cannot hold a marker the next substitution would fill."""
     from plotly.offline import get_plotlyjs
 
-    html = (_TEMPLATE.replace("/*PLOTLY*/", get_plotlyjs())
-            .replace("/*DATA*/", json.dumps(runs, separators=(",", ":")).replace("</", "<\\/"))
-            .replace("/*APP*/", (Path(__file__).with_name("explorer.js")).read_text()))
-    atomic_write(out, lambda tmp: tmp.write_text(html))
-    return out
+    parts = {"PLOTLY": get_plotlyjs, "DATA": lambda: json.dumps(runs, separators=(",", ":")).replace("<", "\\u003c"),
+             "APP": lambda: Path(__file__).with_name("explorer.js").read_text()}
+    return re.sub(r"/\*(PLOTLY|DATA|APP)\*/", lambda m: parts[m.group(1)](), _TEMPLATE)
 
 
 _TEMPLATE = """<!DOCTYPE html>

@@ -17,10 +17,12 @@ import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
+from ..fileio import atomic_write
 from ..groups import CyclicGroup, Group
 from .miiii import FIRST_TASKS, TaskRow
 from .results import Ablation, CheckpointMeasures, Circuit, Phases, Spectra
 
+PLOTLY_JS = "plotly.min.js"  # the one copy of plotly.js an analysis directory's figures share
 PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                  "cleanup": "rgba(0,204,150,0.14)"}
 KEY_COLOUR, OTHER_COLOUR = "crimson", "steelblue"
@@ -227,6 +229,19 @@ def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) 
                              height=380, width=300 * heads + 120)
 
 
+def write_plotly_js(out: Path) -> Path:
+    """plotly.js beside the HTML figures (``plotly.min.js``, which they load), written atomically, and written again
+    whenever the file there is not exactly this plotly's (a kill or a full disk may have cut it short): plotly's own
+    writer only checks that the file exists."""
+    from plotly.offline import get_plotlyjs
+
+    path = out / PLOTLY_JS
+    source = get_plotlyjs().encode()
+    if not (path.is_file() and path.stat().st_size == len(source) and path.read_bytes() == source):
+        atomic_write(path, lambda tmp: tmp.write_bytes(source))
+    return path
+
+
 def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, png: bool = True) -> None:
     """Write each figure as ``out/NAME.html`` (plotly.js shared beside them) and/or ``.png``.
 
@@ -234,6 +249,7 @@ def save_figures(figures: dict[str, go.Figure], out: Path, html: bool = True, pn
     not possible a one-line notice says why and the PNGs are skipped.
     """
     if html:
+        write_plotly_js(out)
         for name, fig in figures.items():
             fig.write_html(out / f"{name}.html", include_plotlyjs="directory")
     if not png:

@@ -1,5 +1,6 @@
 """The HTML explorer, opened in a real browser (headless Chromium driven by Playwright)."""
 
+import json
 import numbers
 import shutil
 from pathlib import Path
@@ -201,3 +202,40 @@ def test_the_page_draws_what_the_python_views_draw_at_every_step_tried(browser, 
         page.wait_for_timeout(200)
         assert_page_draws_the_views(page, explored)
     assert page.errors == []
+
+
+HOSTILE_NAMES = ['<img src=x onerror="document.title=\'XSS1\'">', "<svg onload=\"document.title='XSS2'\">",
+                 "a<!--<script>b"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_run_named_like_html_is_shown_as_text_and_runs_nothing(browser, explored, tmp_path, name):
+    from mechgrok import train
+
+    # a run with a note on the page (miiii has no lens) under the hostile name, beside a run whose report's task
+    # holds one of the page's own markers: the page must not fill it in
+    noted = train(small_config(tmp_path, task="miiii", p=11, steps=20, out=str(tmp_path / name)), progress=False)
+    marked = tmp_path / "marked"
+    shutil.copytree(explored, marked)
+    report = json.loads((marked / "analysis" / "report.json").read_text())
+    report["config"]["task"] = "/*APP*/"
+    (marked / "analysis" / "report.json").write_text(json.dumps(report))
+    out = tmp_path / "page.html"
+    assert main(["explore", str(noted.run_dir), str(marked), "--out", str(out)]) == 0
+    page = _open(browser, out)
+    assert page.errors == [] and page.title() == "mechgrok explorer"  # nothing ran, nothing broke
+    assert page.evaluate("document.querySelectorAll('img, svg[onload]').length") == 0
+    assert name in page.inner_text("#notes")  # the name is shown, as text
+    assert name in page.evaluate("Array.from(document.querySelectorAll('#run option')).map(o => o.textContent)")
+    assert len(page.evaluate("document.getElementById('losses').data")) == 4
+
+
+def test_out_never_overwrites_a_file_that_is_not_an_explorer_page(explored, capsys):
+    for victim in (explored / "config.json", explored / "analysis" / "report.json"):
+        before = victim.read_bytes()
+        assert main(["explore", str(explored), "--out", str(victim)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not an explorer page" in err[0] and victim.read_bytes() == before
+    assert main(["explore", str(explored), "--out", str(explored)]) == 2  # a directory
+    page = explored / "analysis" / "explorer.html"
+    assert main(["explore", str(explored), "--out", str(page)]) == 0  # a page of ours is replaced

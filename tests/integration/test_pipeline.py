@@ -218,3 +218,13 @@ def test_multi_task_runs_get_per_task_accuracy_fits_and_order(tmp_path):
     assert report.tasks.order[0] == 2 and "grok order" in report.summary_text()
     again = read_report(run_dir / "analysis")
     assert again.tasks == report.tasks and again.measures[-1].per_task == report.measures[-1].per_task
+
+
+def test_a_cut_short_plotly_js_is_written_again(analysed, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(analysed.run_dir, run_dir)
+    bundle = run_dir / "analysis" / "plotly.min.js"
+    whole = bundle.read_bytes()
+    bundle.write_bytes(whole[: len(whole) // 3])  # what a kill or a full disk leaves
+    analyze_run(run_dir, progress=False)
+    assert bundle.read_bytes() == whole

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -187,12 +188,42 @@ def test_a_start_that_fails_after_writing_its_dataset_leaves_nothing_either(tmp_
 def test_resume_removes_stale_temporaries_and_nothing_else(tmp_path):
     cfg = small_config(tmp_path, steps=20)
     run_dir = train(cfg.replace(steps=10), progress=False).run_dir
-    stale = [run_dir / ".resume.safetensors.abcd1234.tmp", run_dir / "checkpoints" / ".step_0000020.safetensors.x_y_z123.tmp"]
-    keep = [run_dir / "notes.tmp", run_dir / "checkpoints" / "README"]
+    stale = [run_dir / ".resume.safetensors.mechgrok-abcd1234.tmp",
+             run_dir / "checkpoints" / ".step_0000020.safetensors.mechgrok-x_y_z123.tmp"]
+    # a user's files, the second one shaped like a temporary of ours but not named by this package
+    keep = [run_dir / "notes.tmp", run_dir / "checkpoints" / "README", run_dir / ".backup.20240101.tmp"]
     for path in stale + keep:
         path.write_text("debris")
     train(cfg, progress=False)
     assert not any(path.exists() for path in stale) and all(path.exists() for path in keep)
+
+
+def test_a_resume_at_step_0_logs_step_0_once(tmp_path):
+    from mechgrok.run import load_run
+
+    cfg = small_config(tmp_path, steps=20, save_every=10)
+    first = Trainer(cfg, progress=False)
+    first._save(first._log())  # step 0 logged and saved, then the process dies
+    first.writer.close()
+    run_dir = first.path
+    assert [r["step"] for r in load_run(run_dir).metrics()] == [0]
+    train(cfg, progress=False)
+    steps = [r["step"] for r in load_run(run_dir).metrics()]
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 20
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_in_one_line(tmp_path, capsys):
+    from mechgrok.cli import main
+    from mechgrok.run import load_run
+
+    out = tmp_path / "run"
+    code = main(["train", "--task", "add", "--p", "23", "--steps", "40", "--save-every", "10", "--lr", "1e30",
+                 "--warmup-steps", "0", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not finite" in err[0], err
+    run = load_run(out)
+    assert all(math.isfinite(r["train_loss"]) for r in run.metrics())  # no row of a diverged step
+    assert run.steps and all(torch.isfinite(t).all() for t in run.checkpoint(run.steps[-1]).weights.values())
 
 
 def _kill_campaign(tmp_path, kills, seed):
