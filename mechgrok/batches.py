@@ -13,6 +13,9 @@ from .config import TrainConfig
 from .tasks import Dataset, augment
 
 
+SEED_RANGE = 1 << 64
+
+
 class Batches:
     """``batch(step)`` -> (inputs, labels) for one training step; ``train`` / ``test`` for evaluation."""
 
@@ -28,7 +31,8 @@ class Batches:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.train
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        # reduced into torch's seed range (below 2^64): unchanged for every seed below ~1.8e13
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + step) % SEED_RANGE)
         if self.batch_size and self.batch_size < len(y):
             index = torch.randperm(len(y), generator=generator)[: self.batch_size].to(self.device)
             x, y = x[index], y[index]

@@ -8,9 +8,10 @@ Bad input ends in one ``mechgrok: error: ...`` line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from .config import FIELD_KIND, FIELD_SECTION, SECTIONS, TrainConfig, parse_field_text
+from .config import FIELD_KIND, FIELD_SECTION, SECTIONS, TrainConfig, field_parser
 from .errors import MechgrokError
 from .grokfast import FILTERS
 from .presets import RECIPES
@@ -77,7 +78,7 @@ def _add_train_parser(commands) -> None:
             kind = FIELD_KIND[name]
             default = "checkpoints/<task>_p<p>_seed<seed>" if name == "out" else repr(defaults[name])
             group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
-                               type=lambda text, kind=kind: parse_field_text(kind, text),
+                               type=field_parser(kind),
                                metavar=kind.upper(), help=f"{FIELD_HELP[name]} (default {default})")
 
 
@@ -137,8 +138,22 @@ def _add_sweep_parser(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one ``mechgrok: error:`` line (the usage block on ``--help`` only), and
+    a value such as ``-1e-3`` is read as a number, not as a flag (then checked like any other value)."""
+
+    NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self.NUMBER  # argparse's own knows -1 and -.5, not -1e-3
+
+    def error(self, message: str):
+        self.exit(2, f"mechgrok: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mechgrok", description="Train and mechanistically analyse grokking models.")
+    parser = OneLineParser(prog="mechgrok", description="Train and mechanistically analyse grokking models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(commands)
     _add_analyze_parser(commands)

@@ -36,6 +36,7 @@ DROPOUT_ON = ("sublayer", "residual")
 INITS = ("paper", "he")
 AUG_SCOPES = ("all", "train")
 MAX_INT = 2**63 - 1  # torch seeds and counters are int64
+MAX_THREADS = 1024  # torch refuses a thread count that does not fit a C int; no CPU here has more cores
 
 
 def _check_int(value: Any) -> int:
@@ -78,9 +79,10 @@ def check_field(owner: str, name: str, kind: str, value: Any) -> Any:
         raise MechgrokError(f"{owner}: {name} must be {TYPE_NAMES[kind]}, got {value!r}{why}") from None
 
 
-def parse_field_text(kind: str, text: str) -> Any:
-    """Command-line text -> a value of the field's type (argparse ``type=``)."""
-    return FIELD_TYPES[kind][1](text)
+def field_parser(kind: str):
+    """Command-line text -> a value of a field of ``kind`` (argparse ``type=``; argparse names it in its errors:
+    "invalid float value: 'abc'")."""
+    return FIELD_TYPES[kind][1]
 
 
 class _Section:
@@ -218,6 +220,8 @@ class RunConfig(_Section):
     def check(self) -> None:
         _positive(self, "save_every", "log_every")
         _not_negative(self, "dense_save_every", "dense_save_until", "threads")
+        if self.threads > MAX_THREADS:
+            raise MechgrokError(f"config: threads must be at most {MAX_THREADS}, got {self.threads}")
         _in_range("stop_at_test_acc", self.stop_at_test_acc, 0, 1)
         if not self.device.strip():
             raise MechgrokError("config: device must not be empty")

@@ -184,3 +184,17 @@ def test_flipped_bits_and_garbage_cache_are_named_or_recomputed(capsys, tmp_path
     report = json.loads((run_dir / "analysis" / "report.json").read_text())
     assert 600 not in report["analysed_steps"] and 900 in report["analysed_steps"]
     assert 900 not in report["unverified_checkpoints"] and 300 in report["unverified_checkpoints"]
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["train", "--lr", "abc"], "--lr"), (["train", "--p", "1.5"], "--p"), (["train", "--recipe", "slow"], "--recipe"),
+    (["nope"], "COMMAND"), (["analyze"], "run_dir"), (["train", "--lr", "-1e-3"], "lr must be positive"),
+    (["train", "--init-scale", "-2.5E+1"], "init_scale must be positive")])
+def test_a_bad_command_line_is_one_line_without_the_usage_block(argv, names, tmp_path, capsys):
+    try:
+        code = main([*argv, *(["--out", str(tmp_path / "run")] if argv[0] == "train" else [])])
+    except SystemExit as exit_:  # argparse's own refusals exit from parse_args
+        code = exit_.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("mechgrok: error:") and names in err[0], err
+    assert not (tmp_path / "run").exists()

@@ -33,3 +33,9 @@ def test_augmentation_uses_the_tasks_negation_and_keeps_labels_true():
     assert torch.equal(batches.negation, (-torch.arange(11)) % 11)
     assert torch.equal(y, (x[:, 0] + x[:, 1]) % 11)
     assert not torch.equal(x, batches.train[0])  # every operand negated
+
+
+def test_the_largest_seed_draws_batches_and_augmentation_without_overflow():
+    batches, _ = _batches(seed=2**63 - 1, batch_size=8, aug_reverse=0.5)
+    x, y = batches.batch(12)
+    assert len(y) == 8 and torch.equal(y, (x[:, 0] + x[:, 1]) % 11)

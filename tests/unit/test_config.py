@@ -110,3 +110,8 @@ def test_any_json_document_gives_a_config_or_one_mechgrok_error(document):
         kind = FIELD_KIND[name]
         assert type(value).__name__ == kind
         assert kind != "float" or math.isfinite(value)
+
+
+def test_a_thread_count_beyond_any_machine_is_refused_in_one_line():
+    with pytest.raises(MechgrokError, match="threads must be at most 1024"):
+        TrainConfig(threads=2147483648)
