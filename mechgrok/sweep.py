@@ -44,6 +44,7 @@ from .fileio import JSONObject, Row, read_document, read_json, write_json
 from .metrics import GROK_ACCURACY
 from .progress import Progress
 from .run import ANALYSIS_DIR, REPORT_FILE, SUMMARY_FILE
+from .runtime import check_memory, resolve_device
 
 Grid = dict[str, list[FieldValue]]  # a sweep's axes: field -> the values it takes
 
@@ -371,6 +372,10 @@ def run_sweep(path: str | Path, backend: str = "local", jobs: int | None = None,
             import ray  # noqa: F401
         except ImportError:
             raise MechgrokError("--backend ray needs Ray: pip install 'mechgrok[ray]'") from None
+    if jobs is not None and jobs < 1:
+        raise MechgrokError(f"--jobs must be at least 1, got {jobs}")
+    for _, cfg in spec.points:  # every run's device and memory, as train checks them, before the directory is made
+        check_memory(cfg, resolve_device(cfg.run.device))
     claim_directory(spec)
     start = time.perf_counter()
     failures = {}

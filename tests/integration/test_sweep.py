@@ -103,12 +103,22 @@ def _error(capsys, argv):
     ("out = ['a', 'b']", "", "'out' cannot be swept"),
     ("seed = [0]", "analyze = 1\n", "analyze must be true or false"),
     ("seed = [0]", "workers = 3\n", "unknown key(s) workers"),
+    ("seed = [0]\nn_layers = [1000000]", "", "needs about"),  # refused from its memory estimate, before anything is made
+    ("seed = [0]\ndevice = ['cuda:7']", "", "cuda:7"),
 ])
 def test_bad_spec_gives_one_line_and_creates_nothing(capsys, tmp_path, grid, extra, message):
     spec = _spec(tmp_path, grid, extra=extra)
     before = sorted(tmp_path.rglob("*"))
     err = _error(capsys, ["sweep", str(spec), "--out", str(tmp_path / "out")])
     assert message in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_bad_job_count_is_refused_before_anything_is_made(capsys, tmp_path):
+    spec = _spec(tmp_path, "seed = [0]")
+    before = sorted(tmp_path.rglob("*"))
+    assert "--jobs must be at least 1, got -3" in _error(capsys, ["sweep", str(spec), "--jobs", "-3",
+                                                                  "--out", str(tmp_path / "out")])
     assert sorted(tmp_path.rglob("*")) == before
 
 
