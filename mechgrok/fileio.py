@@ -80,6 +80,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise MechgrokError(f"{path} is not valid JSON: {err}") from None
+    except (ValueError, RecursionError) as err:
+        raise MechgrokError(f"{path} is beyond what is read ({_limit(err)})") from None
     except OSError as err:
         raise MechgrokError(f"{path} cannot be read ({err.strerror or err})") from None
 
@@ -96,15 +98,26 @@ def read_document(path: str | Path, what: str) -> Any:
         raise MechgrokError(f"{what} {path} is not UTF-8 text") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise MechgrokError(f"{what} {path} is not valid {path.suffix[1:].upper() or 'JSON'}: {err}") from None
+    except (ValueError, RecursionError) as err:  # Python's own limits: a 5,000-digit integer, 100,000-deep nesting
+        raise MechgrokError(f"{what} {path} is beyond what is read ({_limit(err)})") from None
     except OSError as err:
         raise MechgrokError(f"{what} {path} cannot be read ({err.strerror or err})") from None
+
+
+def _limit(err: Exception) -> str:
+    return "nesting too deep" if isinstance(err, RecursionError) else str(err).split(";")[0]
 
 
 def read_jsonl(path: Path) -> list[JSONObject]:
     """Rows of a JSON-lines file; [] when it does not exist. A torn last line (a kill mid-append) is dropped."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines(keepends=True)
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        raise MechgrokError(f"{path} is not UTF-8 text") from None
+    except OSError as err:
+        raise MechgrokError(f"{path} cannot be read ({err.strerror or err})") from None
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -115,6 +128,8 @@ def read_jsonl(path: Path) -> list[JSONObject]:
             if number == len(lines) and not line.endswith("\n"):
                 break
             raise MechgrokError(f"{path}: line {number} is not valid JSON") from None
+        except (ValueError, RecursionError) as err:
+            raise MechgrokError(f"{path}: line {number} is beyond what is read ({_limit(err)})") from None
         if not isinstance(row, dict):
             raise MechgrokError(f"{path}: line {number} is not a JSON object")
         rows.append(row)

@@ -160,7 +160,7 @@ class Run:
 
     def metrics(self) -> list[MetricsRow]:
         """Rows of metrics.jsonl (``pandas.DataFrame(run.metrics())`` for a table)."""
-        return read_jsonl(self.path / METRICS_FILE)
+        return read_metrics(self.path / METRICS_FILE)
 
     def summary(self) -> JSONObject | None:
         path = self.path / SUMMARY_FILE
@@ -235,6 +235,23 @@ def _run_config(config_path: Path) -> tuple[TrainConfig, int, int]:
     if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
         raise MechgrokError(f"{config_path}: d_vocab and n_classes must be positive integers, got {sizes}")
     return TrainConfig.from_dict(values, source=str(config_path)), sizes[0], sizes[1]
+
+
+def read_metrics(path: Path) -> list[MetricsRow]:
+    """metrics.jsonl's rows, each checked: an integer ``step`` >= 0, never below the row before, and numbers (or
+    null) only."""
+    rows = read_jsonl(path)
+    last = -1
+    for number, row in enumerate(rows, start=1):
+        step = row.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < max(last, 0):
+            raise MechgrokError(f"{path}: line {number} has no valid step (an integer >= 0, not below the row "
+                                f"before), got {step!r}")
+        wrong = [k for k, v in row.items() if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if wrong:
+            raise MechgrokError(f"{path}: line {number} holds a value that is not a number ({wrong[0]}: {row[wrong[0]]!r})")
+        last = step
+    return rows
 
 
 def load_run(path: str | Path) -> Run:
@@ -346,7 +363,7 @@ class RunWriter:
         return load_dataset(self.path / DATASET_FILE)
 
     def metrics(self) -> list[MetricsRow]:
-        return read_jsonl(self.path / METRICS_FILE)
+        return read_metrics(self.path / METRICS_FILE)
 
     def append_metrics(self, row: MetricsRow) -> None:
         """One line appended; a kill mid-line leaves a torn last line, which reading drops."""

@@ -148,6 +148,7 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
 
     run = load_run(run_dir)
     chosen = select_steps(run, every, steps)
+    metric_rows = run.metrics()  # read (and checked) before any work
     data = run.dataset
     model = build_hooked_transformer(run.config.model, run.d_vocab, run.n_classes)
     loader = Loader(run, model)
@@ -166,7 +167,6 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
                                                  final.layer)
     _measure_all(measurer, loader, chosen, final_measured, previous, progress)
 
-    metric_rows = run.metrics()
     report = Report(run.path, run.config.to_dict(), measurer.rows, measurer.spectra, circuit,
                     find_phases(measurer.rows),
                     grok_step(metric_rows) if metric_rows else grok_step([m.to_row() for m in measurer.rows]),

@@ -24,10 +24,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
-from ..fileio import Row, read_jsonl
+from ..fileio import Row
 from ..metrics import grok_step
 from ..presets import AUGMENTATION, AUGMENTATION_QUICK
-from ..run import METRICS_FILE, is_finished
+from ..run import METRICS_FILE, is_finished, read_metrics
 from ..sweep import execute_all
 from ..tables import markdown_table, mean_and_stderr, write_table
 
@@ -95,7 +95,7 @@ def run_config(out: Path, task: str, p: int, condition: str, seed: int, base: di
 
 
 def run_metrics(run_dir: Path, task: str, condition: str, seed: int) -> Row:
-    rows = read_jsonl(run_dir / METRICS_FILE)
+    rows = read_metrics(run_dir / METRICS_FILE)
     final = rows[-1]
     return {"operation": task, "condition": condition, "seed": seed, "grok_step": grok_step(rows),
             "final_train_loss": final["train_loss"], "final_val_loss": final["test_loss"],

@@ -12,9 +12,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from ..config import TrainConfig
-from ..fileio import JSONObject, read_json, read_jsonl
+from ..fileio import JSONObject, read_json
 from ..presets import GROKFAST, GROKFAST_QUICK
-from ..run import METRICS_FILE, SUMMARY_FILE
+from ..run import METRICS_FILE, SUMMARY_FILE, read_metrics
 from ..sweep import execute_all
 from ..tables import markdown_table, mean_and_stderr, write_table
 
@@ -37,7 +37,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, ba
         rows.append({"arm": arm, "seed": seed, "grok_step": s["grok_step"],
                      "seconds_to_99": round(s["wall_seconds"], 1) if s["grok_step"] else None,
                      "final_test_acc": s["test_acc"], "final_train_loss": s["train_loss"]})
-        metrics = read_jsonl(Path(cfg.run.out) / METRICS_FILE)
+        metrics = read_metrics(Path(cfg.run.out) / METRICS_FILE)
         curves[arm, seed] = ([r["step"] for r in metrics], [r["test_acc"] for r in metrics])
     write_table(out / "grokfast_runs", rows)
     summary = []

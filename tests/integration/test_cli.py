@@ -150,7 +150,22 @@ DAMAGED_RUNS = {
     "dataset of another task": (_edit_json("config.json", lambda raw: raw["config"].update(task="sub")),
                                 "is not the dataset of this run's config"),
     "no checkpoints": (lambda d: [p.unlink() for p in (d / "checkpoints").iterdir()], "has no checkpoints"),
+    "metrics not UTF-8": (lambda d: (d / "metrics.jsonl").write_bytes(b'{"step": 0}\n\xff\xfe\n'), "not UTF-8"),
+    "metrics a directory": (lambda d: ((d / "metrics.jsonl").unlink(), (d / "metrics.jsonl").mkdir()),
+                            "metrics.jsonl cannot be read"),
+    "metrics text accuracy": (lambda d: _append(d, {"step": 10**6, "test_acc": "x"}), "test_acc: 'x'"),
+    "metrics row without step": (lambda d: _append(d, {"test_acc": 1.0}), "no valid step"),
+    "metrics step text": (lambda d: _append(d, {"step": "abc"}), "got 'abc'"),
+    "5000-digit integer": (lambda d: (d / "config.json").write_text('{"format": ' + "9" * 5000 + "}"),
+                           "beyond what is read"),
+    "100,000-deep nesting": (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000),
+                             "beyond what is read (nesting too deep)"),
 }
+
+
+def _append(run_dir, row):
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 @pytest.mark.parametrize("damage,message", DAMAGED_RUNS.values(), ids=DAMAGED_RUNS.keys())
