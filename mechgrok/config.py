@@ -36,6 +36,7 @@ DROPOUT_ON = ("sublayer", "residual")
 INITS = ("paper", "he")
 AUG_SCOPES = ("all", "train")
 MAX_INT = 2**63 - 1  # torch seeds and counters are int64
+MAX_NAME_BYTES = 255  # the longest file name Linux file systems take
 MAX_THREADS = 1024  # torch refuses a thread count that does not fit a C int; no CPU here has more cores
 
 
@@ -225,6 +226,10 @@ class RunConfig(_Section):
         _in_range("stop_at_test_acc", self.stop_at_test_acc, 0, 1)
         if not self.device.strip():
             raise MechgrokError("config: device must not be empty")
+        long = [part for part in Path(self.out).parts if len(part.encode()) > MAX_NAME_BYTES]
+        if long:
+            raise MechgrokError(f"config: out has a name longer than {MAX_NAME_BYTES} bytes, which no file system "
+                                f"takes: {long[0][:40]}...")
 
 
 SECTIONS: tuple[type[_Section], ...] = (DataConfig, ModelConfig, OptimConfig, RunConfig)

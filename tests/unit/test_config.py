@@ -115,3 +115,9 @@ def test_any_json_document_gives_a_config_or_one_mechgrok_error(document):
 def test_a_thread_count_beyond_any_machine_is_refused_in_one_line():
     with pytest.raises(MechgrokError, match="threads must be at most 1024"):
         TrainConfig(threads=2147483648)
+
+
+def test_an_out_name_no_file_system_takes_is_refused_before_anything_is_made(tmp_path):
+    with pytest.raises(MechgrokError, match="longer than 255 bytes"):
+        TrainConfig(out=str(tmp_path / "parent" / ("x" * 300)))
+    assert not (tmp_path / "parent").exists()
