@@ -315,7 +315,7 @@ class TrainConfig:
                 section = next(s for s in SECTIONS if s.NAME == key)
                 for name, inner in value.items():
                     if FIELD_SECTION.get(name) is not section:
-                        raise MechgrokError(f"{source}: unknown key {key}.{name}")
+                        raise MechgrokError(f"{source}: unknown key {(key + '.' + name)!r}")
                     flat[name] = inner
             else:
                 raise MechgrokError(f"{source}: unknown key {key!r}")

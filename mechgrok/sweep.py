@@ -89,7 +89,8 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
         raise MechgrokError(f"{where}: expected a TOML table")
     unknown = sorted(set(doc) - set(SPEC_KEYS))
     if unknown:
-        raise MechgrokError(f"{where}: unknown key(s) {', '.join(unknown)}; a spec has {', '.join(SPEC_KEYS)}")
+        raise MechgrokError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; a spec has "
+                            f"{', '.join(SPEC_KEYS)}")
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise MechgrokError(f"{where}: name must be letters, digits, '_', '.' or '-', got {name!r}")

@@ -102,7 +102,7 @@ def _error(capsys, argv):
     ("dropout = [0.0, 1.5]", "", "grid point dropout-1.5: dropout must lie in"),
     ("out = ['a', 'b']", "", "'out' cannot be swept"),
     ("seed = [0]", "analyze = 1\n", "analyze must be true or false"),
-    ("seed = [0]", "workers = 3\n", "unknown key(s) workers"),
+    ("seed = [0]", "workers = 3\n", "unknown key(s) 'workers'"),
     ("seed = [0]\nn_layers = [1000000]", "", "needs about"),  # refused from its memory estimate, before anything is made
     ("seed = [0]\ndevice = ['cuda:7']", "", "cuda:7"),
 ])

@@ -65,7 +65,7 @@ def test_an_integer_is_a_fine_float_but_not_the_reverse():
     ({"steps": True}, "steps must be an integer, got True"),
     ({"frac_train": "0.5"}, "frac_train must be a finite number, got '0.5'"),
     ({"learning_rate": 0.1}, "unknown key 'learning_rate'"),
-    ({"optim": {"p": 3}}, "unknown key optim.p"),
+    ({"optim": {"p": 3}}, "unknown key 'optim.p'"),
 ])
 def test_config_documents_accept_only_the_types_a_field_holds(document, message):
     with pytest.raises(MechgrokError, match=message.replace("(", r"\(").replace(")", r"\)")):
