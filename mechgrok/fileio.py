@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .errors import MechgrokError
 
@@ -187,7 +187,10 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: JSONO
     """Write tensors, JSON metadata (header key 'mechgrok') and their checksum (header key 'mechgrok.sha256')."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     header = {FORMAT_KEY: json.dumps(meta), CHECKSUM_KEY: tensor_checksum(cpu)}
-    atomic_write(path, lambda tmp: save_file(cpu, str(tmp), metadata=header))
+    # serialised in memory and written by atomic_write: safetensors' own save_file goes through a temporary of its
+    # own (.tmpXXXXXX), which a kill would leave behind under a name this package does not own
+    data = save(cpu, metadata=header)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def load_tensors(path: str | Path, kind: str) -> TensorFile:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -20,12 +22,12 @@ def test_crash_during_write_leaves_old_file_and_no_partial(tmp_path, monkeypatch
     save_tensors(path, {"w": torch.ones(3)}, {"kind": "checkpoint", "step": 1})
     before = path.read_bytes()
 
-    def crash(tensors, filename, metadata=None):
-        with open(filename, "wb") as handle:
-            handle.write(b"\x00" * 10)  # half a file, then the process "dies"
+    def crash(self, data):
+        with open(self, "wb") as handle:
+            handle.write(data[:10])  # part of the file, then the process "dies"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fileio, "save_file", crash)
+    monkeypatch.setattr(Path, "write_bytes", crash)
     with pytest.raises(KeyboardInterrupt):
         save_tensors(path, {"w": torch.zeros(3)}, {"kind": "checkpoint", "step": 2})
     assert path.read_bytes() == before
@@ -61,3 +63,15 @@ def test_checkpoint_of_wrong_shape_is_refused(tmp_path):
         run.model(step)
     with pytest.raises(MechgrokError, match="no checkpoint at step 12345"):
         run.model(12345)
+
+
+def test_tensors_are_serialised_in_memory_and_written_by_our_atomic_write_alone(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("save_file writes a temporary of its own")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", refuse)
+    save_tensors(tmp_path / "t.safetensors", {"w": torch.arange(4.0)}, {"kind": "test"})
+    assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]
+    assert torch.equal(load_tensors(tmp_path / "t.safetensors", "test").tensors["w"], torch.arange(4.0))
