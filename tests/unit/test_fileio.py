@@ -4,7 +4,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import mechgrok.fileio as fileio
 from mechgrok import MechgrokError, load_run
 from mechgrok.fileio import load_tensors, save_tensors
 
