@@ -32,6 +32,7 @@ from .errors import MechgrokError
 from .metrics import MetricsRow
 from .fileio import (JSONObject, TEMPORARY_RE, load_tensors, read_json, read_jsonl, remove_stale_temporaries, save_tensors, write_json,
                      write_jsonl)
+from .runtime import available_bytes, n_parameters
 from .tasks import Dataset
 
 if TYPE_CHECKING:
@@ -263,6 +264,10 @@ def load_run(path: str | Path) -> Run:
     if not config_path.is_file():
         raise MechgrokError(f"{path} is not a mechgrok run directory (no {CONFIG_FILE})")
     cfg, d_vocab, n_classes = _run_config(config_path)
+    weights = 4 * n_parameters(cfg, d_vocab, n_classes)
+    if weights > available_bytes(torch.device("cpu")):  # before a model of it is built (minutes for 10^6 layers)
+        raise MechgrokError(f"{config_path}: a model of this config needs {weights / 2**30:.1f} GiB for its weights "
+                            "alone, more than this machine has free")
     return Run(path, cfg, d_vocab, n_classes).refresh()
 
 

@@ -83,6 +83,21 @@ def restore_training_state(tensors: dict[str, torch.Tensor], model: torch.nn.Mod
         torch.cuda.set_rng_state(tensors["rng.cuda"])
 
 
+def check_resume(resume, model: torch.nn.Module, run_dir: Path) -> None:
+    """The resume file fits ``model`` (every weight's shape) and says where it stopped; one line otherwise."""
+    where = run_dir / "resume.safetensors"
+    step, elapsed = resume.meta.get("step"), resume.meta.get("elapsed")
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0
+            and isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool)):
+        raise MechgrokError(f"{where} does not say at which step it stopped; remove it to restart the run")
+    for name, weight in weights_only(model.state_dict()).items():
+        saved = resume.tensors.get(name)
+        if saved is None or saved.shape != weight.shape:
+            got = None if saved is None else tuple(saved.shape)
+            raise MechgrokError(f"{where} does not fit this run's model ({name}: {got} vs {tuple(weight.shape)}); "
+                                "remove it to restart the run")
+
+
 def is_save_step(cfg: TrainConfig, step: int) -> bool:
     """Checkpoint every save_every steps, every dense_save_every up to dense_save_until, and at the end."""
     run = cfg.run
@@ -129,6 +144,7 @@ class Trainer:
         self.step, self.elapsed = 0, 0.0
         resume = writer.load_resume() if writer.existing is not None else None
         if resume is not None:
+            check_resume(resume, self.model, writer.path)
             restore_training_state(resume.tensors, self.model, self.optimizer, self.grad_filter)
             self.step, self.elapsed = resume.meta["step"], resume.meta["elapsed"]
         writer.truncate_metrics(self.step if resume is not None else -1)  # a run killed before its first save restarts

@@ -46,21 +46,31 @@ def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] |
     """The run's analysis and explorer arrays; ``mechgrok analyze`` is run first when they are missing."""
     run = load_run(run_dir)
     out = run.analysis_dir
-    report = read_report(out) if (out / REPORT_FILE).is_file() else None
-    def has_circuit(report: Report) -> bool:  # the arrays exist for runs with a basis (see trajectory.py)
-        return report.circuit is not None
+    try:
+        report, arrays = _finished_analysis(out)
+    except MechgrokError:  # missing, or damaged since: analysed again, as `mechgrok analyze` would
+        analyze_run(run.path, figures=False, progress=False)
+        report, arrays = _finished_analysis(out)
+    return report, arrays
 
-    if report is None or (has_circuit(report) and not (out / EXPLORER_ARRAYS_FILE).is_file()):
-        report = analyze_run(run.path, figures=False, progress=False)
-    if not has_circuit(report):
+
+def _finished_analysis(out: Path) -> tuple[Report, dict[str, torch.Tensor] | None]:
+    """The report and the explorer arrays of an analysis, which must agree (every array step has its spectrum)."""
+    if not (out / REPORT_FILE).is_file():
+        raise MechgrokError(f"{out} holds no analysis")
+    report = read_report(out)
+    if report.circuit is None:  # the arrays exist for runs with a lens (see trajectory.py)
         return report, None
-    return report, trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
+    arrays = trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
+    if not set(arrays["steps"].tolist()) <= set(report.spectra.steps):
+        raise MechgrokError(f"{out}: the explorer arrays and spectrum.csv disagree")
+    return report, arrays
 
 
 def run_payload(run_dir: Path) -> JSONObject:
     """Everything the page needs about one run (JSON-serialisable)."""
     report, arrays = _report_and_arrays(Path(run_dir))
-    cfg = report.config
+    cfg = load_run(run_dir).config.to_dict()  # the run's own, checked config: report.json's copy is not read
     columns = ("step", "train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
                "sum_sq_weights", "gini_embed", "gini_neuron_logit")
     payload = {

@@ -102,6 +102,16 @@ def reusable(out: Path, final_step: int, key: list[int], picked: list[int], with
     return Previous(found, arrays)
 
 
+def _fitting(previous: Previous, fresh: dict[str, torch.Tensor] | None) -> Previous:
+    """``previous`` without the rows whose explorer arrays are not shaped as this analysis's (a stale file)."""
+    if fresh is None:
+        return previous
+    fits = {s for s, arrays in previous.arrays.items()
+            if all(name not in fresh or arrays[name].shape == fresh[name].shape for name in arrays)}
+    return Previous({s: v for s, v in previous.rows.items() if s in fits},
+                    {s: a for s, a in previous.arrays.items() if s in fits})
+
+
 def previous_figures(out: Path) -> list[str]:
     """The figures an earlier analysis drew that are still on disk."""
     try:
@@ -160,8 +170,9 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     out = run.analysis_dir
     measurer = Measurer(model, data, final, key, chosen)
     previous = Previous({}, {}) if force else reusable(out, final_step, key, measurer.picked, measurer.with_maps)
-    measurer.arrays.update(previous.arrays)  # empty unless the run has picked neurons
     final_measured = measurer.measure(final_step, final.grid)
+    previous = _fitting(previous, measurer.arrays.get(final_step))
+    measurer.arrays.update({s: a for s, a in previous.arrays.items() if s != final_step})
     circuit = final.circuit(final_measured.row.test_acc)
     table = [] if circuit is None else ablations(model, data, key, circuit.control_frequency, final.grid.logits,
                                                  final.layer)

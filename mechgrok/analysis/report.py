@@ -144,5 +144,5 @@ def read_report(analysis_dir: str | Path) -> Report:
                       c["grok_step"], [Ablation(**a) for a in c.get("ablations", [])],
                       [Skipped(**s) for s in c.get("skipped", [])], c.get("unverified_checkpoints", []),
                       c.get("figures", []), TaskStudy.from_dict(c.get("tasks", {})))
-    except (KeyError, TypeError, IndexError, AttributeError) as err:
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
         raise MechgrokError(f"{path} is incomplete ({err})") from None

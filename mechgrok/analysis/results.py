@@ -20,6 +20,10 @@ from ..fileio import JSONObject as JSON
 PER_TASK_RE = re.compile(r"(test_acc|fit_r2)_q\d+")
 
 
+def _index_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in value)
+
+
 def _number_or_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
@@ -129,6 +133,9 @@ class Circuit:
     def from_dict(cls, value: JSON) -> "Circuit":
         """Read report.json's form; reports of version 2 and before named Z_p's frequencies by no list."""
         value = dict(value)
+        for key in ("frequencies", "embedding_top"):
+            if not _index_list(value.get(key, [])):
+                raise MechgrokError(f"report: key_frequencies.{key} must be a list of indices, got {value.get(key)!r}")
         value["clusters"] = [Cluster(**c) for c in value["clusters"]]
         value["cluster_sizes_all"] = {int(k): int(v) for k, v in value["cluster_sizes_all"].items()}
         value["per_layer"] = [LayerCircuit(**r) for r in value.get("per_layer", [])]

@@ -41,5 +41,12 @@ def run_experiment(name: str, out, quick: bool = False, progress: bool = True, *
         if value != DEFAULTS[option] and option not in OPTIONS.get(name, ()):
             takers = ", ".join(n for n, taken in OPTIONS.items() if option in taken)
             raise MechgrokError(f"--{option} does not apply to experiment {name}; it applies to {takers}")
+    from pathlib import Path
+
+    from ..runtime import resolve_device
+
+    resolve_device(options["device"])  # before --out is made
+    if Path(out).exists() and not Path(out).is_dir():
+        raise MechgrokError(f"--out {out} is a file; an experiment writes a directory")
     module = importlib.import_module(f"{__name__}.{name}")
     return module.run(out, quick=quick, progress=progress, **{k: options[k] for k in OPTIONS.get(name, ())})

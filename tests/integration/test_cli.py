@@ -158,6 +158,8 @@ DAMAGED_RUNS = {
     "metrics step text": (lambda d: _append(d, {"step": "abc"}), "got 'abc'"),
     "5000-digit integer": (lambda d: (d / "config.json").write_text('{"format": ' + "9" * 5000 + "}"),
                            "beyond what is read"),
+    "a million layers": (_edit_json("config.json", lambda raw: raw["config"].update(n_layers=10**6)),
+                         "for its weights alone"),
     "100,000-deep nesting": (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000),
                              "beyond what is read (nesting too deep)"),
 }

@@ -71,6 +71,17 @@ def test_options_an_experiment_does_not_take(capsys, tmp_path, argv, message):
     assert not any(tmp_path.iterdir())  # refused before writing anything
 
 
+def test_a_device_or_out_it_cannot_use_is_refused_before_out_is_made(capsys, tmp_path):
+    out = tmp_path / "out"
+    assert main(["experiment", "gromov", "--quick", "--device", "cuda:7", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cuda:7" in err[0] and not out.exists()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["experiment", "gromov", "--quick", "--out", str(a_file)]) == 2
+    assert "is a file" in capsys.readouterr().err and a_file.read_text() == "mine"
+
+
 def test_gromov_quick(tmp_path):
     assert main(["experiment", "gromov", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     rows = {r["model"]: r for r in _rows(tmp_path / "gromov.csv")}

@@ -239,3 +239,42 @@ def test_out_never_overwrites_a_file_that_is_not_an_explorer_page(explored, caps
     assert main(["explore", str(explored), "--out", str(explored)]) == 2  # a directory
     page = explored / "analysis" / "explorer.html"
     assert main(["explore", str(explored), "--out", str(page)]) == 0  # a page of ours is replaced
+
+
+def _damage_report(run_dir, change):
+    report = json.loads((run_dir / "analysis" / "report.json").read_text())
+    change(report)
+    (run_dir / "analysis" / "report.json").write_text(json.dumps(report))
+
+
+DAMAGED_ANALYSES = {
+    "report without task": lambda d: _damage_report(d, lambda r: r["config"].pop("task")),
+    "frequencies not a list": lambda d: _damage_report(d, lambda r: r["key_frequencies"].update(frequencies="ab")),
+    "spectrum.csv missing": lambda d: (d / "analysis" / "spectrum.csv").unlink(),
+    "spectrum.csv header only": lambda d: (d / "analysis" / "spectrum.csv").write_text("step,k0,k1\n"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_ANALYSES.values(), ids=DAMAGED_ANALYSES.keys())
+def test_explore_on_a_damaged_analysis_analyses_again(explored, tmp_path, damage):
+    run_dir = tmp_path / "run"
+    shutil.copytree(explored, run_dir)
+    damage(run_dir)
+    assert main(["explore", str(run_dir)]) == 0
+    assert (run_dir / "analysis" / "explorer.html").stat().st_size > 1_000_000
+
+
+def test_a_stale_explorer_arrays_file_of_another_shape_is_recomputed(explored, tmp_path):
+    import torch
+
+    from mechgrok.fileio import load_tensors, save_tensors
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(explored, run_dir)
+    path = run_dir / "analysis" / "explorer.safetensors"
+    loaded = load_tensors(path, "explorer-arrays")
+    tensors = dict(loaded.tensors)
+    tensors["logit_spectrum"] = torch.zeros(tensors["logit_spectrum"].shape[0], 3)  # another run's width
+    save_tensors(path, tensors, loaded.meta)
+    assert main(["analyze", str(run_dir), "--every", "2", "--quiet", "--no-figures"]) == 0
+    assert load_tensors(path, "explorer-arrays").tensors["logit_spectrum"].shape[1] == 12

@@ -323,3 +323,22 @@ def test_disk_full_fails_with_one_line_keeps_the_last_checkpoint_and_resumes(tmp
     finally:
         if real_disk:
             subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_resume_file_of_another_model_or_without_its_step_is_one_line(tmp_path):
+    import shutil
+
+    cfg = small_config(tmp_path, steps=20, save_every=10)
+    run_dir = train(cfg.replace(steps=10), progress=False).run_dir
+    other = train(small_config(tmp_path, steps=10, d_mlp=32, out=str(tmp_path / "other")), progress=False).run_dir
+    mine = (run_dir / "resume.safetensors").read_bytes()
+    shutil.copy(other / "resume.safetensors", run_dir / "resume.safetensors")
+    with pytest.raises(MechgrokError, match="does not fit this run's model"):
+        train(cfg, progress=False)
+    from mechgrok.fileio import load_tensors, save_tensors
+
+    (run_dir / "resume.safetensors").write_bytes(mine)
+    loaded = load_tensors(run_dir / "resume.safetensors", "resume")
+    save_tensors(run_dir / "resume.safetensors", loaded.tensors, {"kind": "resume", "elapsed": 1.0})
+    with pytest.raises(MechgrokError, match="does not say at which step"):
+        train(cfg, progress=False)
