@@ -36,6 +36,7 @@ DROPOUT_ON = ("sublayer", "residual")
 INITS = ("paper", "he")
 AUG_SCOPES = ("all", "train")
 MAX_INT = 2**63 - 1  # torch seeds and counters are int64
+FLOAT32_MAX = 3.4028234663852886e38
 MAX_NAME_BYTES = 255  # the longest file name Linux file systems take
 MAX_THREADS = 1024  # torch refuses a thread count that does not fit a C int; no CPU here has more cores
 
@@ -197,6 +198,8 @@ class OptimConfig(_Section):
         if self.lr <= 0:
             raise MechgrokError(f"config: lr must be positive, got {self.lr}")
         _not_negative(self, "weight_decay", "warmup_steps", "batch_size", "grokfast_lamb")
+        if self.grokfast_lamb > FLOAT32_MAX:  # it scales float32 gradients
+            raise MechgrokError(f"config: grokfast_lamb must be at most {FLOAT32_MAX:.3g}, got {self.grokfast_lamb}")
         _in_range("beta1", self.beta1, 0, 1, high_open=True)
         _in_range("beta2", self.beta2, 0, 1, high_open=True)
         _positive(self, "steps", "grokfast_window")

@@ -124,6 +124,10 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
             cfg = TrainConfig(**{**base, **checked, "out": str(runs / run_name)})
         except MechgrokError as err:
             raise MechgrokError(f"{where}: grid point {run_name}: {str(err).removeprefix('config: ')}") from None
+        same = next((name for name, _ in points if name == run_name), None)
+        if same is not None:
+            raise MechgrokError(f"{where}: two grid points map to the run directory {run_name} (values that differ "
+                                "only in characters a directory name leaves out); make them differ")
         points.append((run_name, cfg))
     return SweepSpec(name, out, analyze, base, {k: list(v) for k, v in grid.items()}, points)
 

@@ -103,7 +103,8 @@ def _error(capsys, argv):
     ("out = ['a', 'b']", "", "'out' cannot be swept"),
     ("seed = [0]", "analyze = 1\n", "analyze must be true or false"),
     ("seed = [0]", "workers = 3\n", "unknown key(s) 'workers'"),
-    ("seed = [0]\nn_layers = [1000000]", "", "needs about"),  # refused from its memory estimate, before anything is made
+    ("seed = [0]\nn_layers = [1000000]", "", "needs about"),
+    ("device = ['cpu', 'cpu ']", "", "two grid points map to the run directory device-cpu"),  # refused from its memory estimate, before anything is made
     ("seed = [0]\ndevice = ['cuda:7']", "", "cuda:7"),
 ])
 def test_bad_spec_gives_one_line_and_creates_nothing(capsys, tmp_path, grid, extra, message):

@@ -121,3 +121,8 @@ def test_an_out_name_no_file_system_takes_is_refused_before_anything_is_made(tmp
     with pytest.raises(MechgrokError, match="longer than 255 bytes"):
         TrainConfig(out=str(tmp_path / "parent" / ("x" * 300)))
     assert not (tmp_path / "parent").exists()
+
+
+def test_a_grokfast_amplification_beyond_float32_is_refused():
+    with pytest.raises(MechgrokError, match="grokfast_lamb must be at most"):
+        TrainConfig(grokfast="ema", grokfast_lamb=1e308)

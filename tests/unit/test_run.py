@@ -112,3 +112,17 @@ def test_large_buffers_go_back_to_the_os_on_glibc():
     from mechgrok.runtime import return_large_buffers_to_the_os
 
     assert return_large_buffers_to_the_os() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_a_kill_during_the_first_write_leaves_what_the_same_command_accepts(tmp_path):
+    """What a kill during a new run's first write leaves: the lock, an empty checkpoints/ and the dataset's
+    temporary; the rerun of the same command takes the directory."""
+    from mechgrok import train
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / ".lock").write_text("")
+    (run / ".dataset.safetensors.mechgrok-k2j4_x9a.tmp").write_bytes(b"\x00" * 100)
+    result = train(TrainConfig(p=23, d_model=32, d_head=8, d_mlp=64, steps=10, save_every=10, out=str(run)),
+                   progress=False)
+    assert result.summary["steps"] == 10 and not list(run.glob(".*.tmp"))
