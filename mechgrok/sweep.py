@@ -112,6 +112,8 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
             raise MechgrokError(f"{where}: grid field {key} repeats a value")
         if key in base:
             raise MechgrokError(f"{where}: field {key} is both in [base] and in [grid]")
+    if not isinstance(doc.get("out", ""), str):
+        raise MechgrokError(f"{where}: out must be a directory path (a string), got {doc['out']!r}")
     out = Path(out or doc.get("out") or Path("checkpoints") / f"sweep_{name}")
     runs = out / RUNS_DIR
     base = {"threads": 1, **base}  # one thread per run: the same bits on every backend (module docstring)
@@ -275,6 +277,14 @@ def run_row(run_name: str, cfg: TrainConfig, grid: Grid) -> Row | None:
     if not is_done(cfg):
         return None
     run_dir = Path(cfg.run.out)
+    try:
+        return _row(run_name, cfg, grid, run_dir)
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise MechgrokError(f"{run_dir}: its {SUMMARY_FILE} or {ANALYSIS_DIR}/{REPORT_FILE} is damaged "
+                            f"({type(err).__name__}: {err}); train or analyse that run again") from None
+
+
+def _row(run_name: str, cfg: TrainConfig, grid: Grid, run_dir: Path) -> Row:
     summary = read_json(run_dir / SUMMARY_FILE)
     values = cfg.to_dict()
     row = {"run": run_name, **{k: values[k] for k in grid}, "outcome": outcome(summary["train_acc"],

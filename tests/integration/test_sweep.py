@@ -104,7 +104,9 @@ def _error(capsys, argv):
     ("seed = [0]", "analyze = 1\n", "analyze must be true or false"),
     ("seed = [0]", "workers = 3\n", "unknown key(s) 'workers'"),
     ("seed = [0]\nn_layers = [1000000]", "", "needs about"),
-    ("device = ['cpu', 'cpu ']", "", "two grid points map to the run directory device-cpu"),  # refused from its memory estimate, before anything is made
+    ("device = ['cpu', 'cpu ']", "", "two grid points map to the run directory device-cpu"),
+    ("seed = [0]", "out = 5\n", "out must be a directory path (a string), got 5"),
+    ("seed = [0]", "out = [1]\n", "out must be a directory path (a string), got [1]"),  # refused from its memory estimate, before anything is made
     ("seed = [0]\ndevice = ['cuda:7']", "", "cuda:7"),
 ])
 def test_bad_spec_gives_one_line_and_creates_nothing(capsys, tmp_path, grid, extra, message):
@@ -151,3 +153,15 @@ def test_spec_points_are_named_by_their_grid_values(tmp_path):
     assert [cfg.optim.beta2 for _, cfg in spec.points] == [0.98, 0.999]
     assert all(cfg.run.threads == 1 and Path(cfg.run.out).parent == tmp_path / "o" / RUNS_DIR
                for _, cfg in spec.points)
+
+
+@pytest.mark.parametrize("damage", ["summary", "report"])
+def test_a_finished_run_with_a_damaged_summary_or_report_is_named_in_one_line(capsys, tmp_path, damage):
+    spec = _spec(tmp_path, "seed = [0]", steps=20, analyze=True)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 0
+    run_dir = next((out / RUNS_DIR).iterdir())
+    path = run_dir / ("summary.json" if damage == "summary" else "analysis/report.json")
+    path.write_text('{"steps": 20, "test_acc": "x", "phases": 3}')
+    err = _error(capsys, ["sweep", str(spec), "--out", str(out), "--partial"])
+    assert run_dir.name in err and "damaged" in err
