@@ -22,6 +22,7 @@ from ..groups import CyclicGroup, Group
 from .miiii import FIRST_TASKS, TaskRow
 from .results import Ablation, CheckpointMeasures, Circuit, Phases, Spectra
 
+MAX_WIDTH = 1200  # px: a figure no wider than a laptop's page (and its PNG copy)
 PLOTLY_JS = "plotly.min.js"  # the one copy of plotly.js an analysis directory's figures share
 PHASE_COLOURS = {"memorization": "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                  "cleanup": "rgba(0,204,150,0.14)"}
@@ -200,6 +201,9 @@ def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: lis
         torch.isin(group.owner, torch.tensor([0, *irreps]))).flatten()
     coefficients = group.transform_2d(neurons[..., indices].double()).abs()[rows][:, rows]
     coefficients[0, 0] = 0  # the mean dwarfs everything else
+    several = len(indices) > 1
+    if several:  # one scale for neurons of very different sizes would leave the smaller ones blank
+        coefficients = coefficients / coefficients.amax((0, 1)).clamp_min(1e-30)
     shown = [group.basis_names[i] for i in rows.tolist()]
     titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
     fig = make_subplots(rows=1, cols=len(indices), subplot_titles=titles)
@@ -210,9 +214,10 @@ def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: lis
     fig.update_yaxes(title_text="basis function of a", dtick=1, col=1)
     fourier = isinstance(group, CyclicGroup)
     what = "Fourier basis (the key frequencies' terms)" if fourier else "irreps' basis (the key irreps' terms)"
+    scale = "|coefficient| / the neuron's largest" if several else "|coefficient|"
     return fig.update_layout(title=f"Neurons in the 2D {what}",
-                             coloraxis=dict(colorscale="Blues", colorbar=dict(title="|coefficient|")),
-                             height=480, width=420 * len(indices) + 120)
+                             coloraxis=dict(colorscale="Blues", colorbar=dict(title=scale)),
+                             height=480, width=min(MAX_WIDTH, 420 * len(indices) + 120))
 
 
 def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) -> go.Figure:
@@ -226,7 +231,7 @@ def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) 
     fig.update_yaxes(title_text=axis[0], col=1)
     return fig.update_layout(title="Attention of '=' to the first operand a (layer 0)",
                              coloraxis=dict(colorscale="RdBu", cmin=0, cmax=1, colorbar=dict(title="attention")),
-                             height=380, width=300 * heads + 120)
+                             height=380, width=min(MAX_WIDTH, 300 * heads + 120))
 
 
 def write_plotly_js(out: Path) -> Path:

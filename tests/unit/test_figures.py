@@ -69,3 +69,13 @@ def test_attention_figure_has_a_panel_per_head_and_logit_fourier_names_its_basis
 
 def test_tick_steps_are_round():
     assert figures._round_step(17) == 5 and figures._round_step(1e5) == 2e4 and figures._round_step(0.3) == 0.1
+
+
+def test_several_neurons_each_get_their_own_scale_and_no_figure_is_wider_than_a_page():
+    p, w = 11, 2 * math.pi / 11
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    big, small = (torch.cos(w * a) * torch.cos(w * b)).double(), 0.01 * (torch.cos(3 * w * a) * torch.cos(3 * w * b))
+    fig = figures.neuron_spectra_figure(torch.stack([big, small.double()], -1), [0, 1], None, [1, 3])
+    assert [max(map(max, t.z)) for t in fig.data] == [1.0, 1.0]  # the small neuron is not left blank
+    assert fig.layout.width <= figures.MAX_WIDTH
+    assert figures.attention_figure(torch.rand(5, 5, 8)).layout.width <= figures.MAX_WIDTH
