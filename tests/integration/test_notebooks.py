@@ -62,3 +62,13 @@ def test_a_missing_run_is_a_message_with_the_command_not_a_training(path, tmp_pa
         NotebookClient(book, timeout=120, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_relative_run_dir_is_read_from_the_repository_root(monkeypatch):
+    path = NOTEBOOKS[0]
+    book = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("MECHGROK_RUN_DIR", "checkpoints/no_such_run")
+    repo = path.parent.parent
+    with pytest.raises(CellExecutionError, match=f"No run at {repo / 'checkpoints' / 'no_such_run'}\\."):
+        NotebookClient(book, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
