@@ -36,6 +36,18 @@ const runs = RUNS.map(r => Object.assign({}, r, {label: plain(r.name),
   basisArr: decode(r.basis),
 }));
 
+// a title template of views.TITLES ({step}, {unit}, {min_neurons}) filled in for run r at a step
+function fill(template, r, step) {
+  return template.replace(/\{(step|unit|min_neurons)\}/g, (_, k) => String({step, unit: r.unit, min_neurons: r.min_neurons}[k]));
+}
+
+// a panel's layout: its title and axis names from views.TITLES, merged with the rest of the layout
+function panelLayout(r, panel, step, layout) {
+  const [title, x, y] = r.titles[panel].map(t => fill(t, r, step));
+  return Object.assign({}, layout, {title, xaxis: Object.assign({title: x}, layout.xaxis || {}),
+                                    yaxis: Object.assign({title: y}, layout.yaxis || {})});
+}
+
 // a spectrum index's name: "k=3" on Z_p, the irrep's name on a group
 function unitName(r, k) { return r.units[k]; }
 const PHASE = {memorization: "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
@@ -157,30 +169,25 @@ function drawStep() {
   const category = {type: "category", categoryorder: "array", categoryarray: names};
   draw("embed", [{type: "bar", x: names, y: spectrum.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    {title: "Embedding spectrum at step " + step + " (key " + r.unit + " in red)",
-     xaxis: Object.assign({title: r.unit}, category), yaxis: {title: "norm of W_E's rows in each " + r.unit}});
+    panelLayout(r, "embed", step, {xaxis: category}));
   const freq = row(r.freq, idx), frac = row(r.frac, idx);
   draw("neurons", [{type: "scatter", mode: "markers", x: freq.map(k => unitName(r, k)), y: frac,
     text: freq.map((_, j) => "neuron " + j), marker: {size: 5, color: freq.map(f => key.has(f) ? "crimson" : "grey")}}],
-    {title: "Every neuron's dominant " + r.unit + " and the share of its variance it explains, step " + step,
-     xaxis: Object.assign({title: "dominant " + r.unit}, category),
-     yaxis: {title: "fraction of variance", range: [0, 1.02]},
+    panelLayout(r, "neurons", step, {xaxis: category, yaxis: {range: [0, 1.02]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.threshold, y1: r.threshold,
-               line: {dash: "dot"}}]});
+               line: {dash: "dot"}}]}));
   const counts = {};
   freq.forEach((f, j) => { if (frac[j] > r.threshold) counts[f] = (counts[f] || 0) + 1; });
   const cks = Object.keys(counts).map(Number).sort((a, b) => a - b);
   draw("clusters", [{type: "bar", x: cks.map(k => unitName(r, k)), y: cks.map(k => counts[k]),
     text: cks.map(k => counts[k]), textposition: "outside", marker: {color: cks.map(k => key.has(k) ? "crimson" : "grey")}}],
-    {title: "Cluster sizes at step " + step + " (dotted: the key minimum, " + r.min_neurons + ")",
-     xaxis: {type: "category", title: r.unit},
-     yaxis: {title: "neurons", range: [0, 1.15 * Math.max(r.min_neurons, ...cks.map(k => counts[k]))]},
-     shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]});
+    panelLayout(r, "clusters", step, {xaxis: {type: "category"},
+     yaxis: {range: [0, 1.15 * Math.max(r.min_neurons, ...cks.map(k => counts[k]))]},
+     shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]}));
   const logit = row(r.logit, idx);
   draw("logit", [{type: "bar", x: names, y: logit.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    {title: "Neuron-to-logit map W_out W_U by output " + r.unit + ", step " + step,
-     xaxis: Object.assign({title: "output " + r.unit}, category), yaxis: {title: "norm"}});
+    panelLayout(r, "logit", step, {xaxis: category}));
   drawAttention(r, step);
   drawNeuron(r, step);
 }
@@ -204,7 +211,7 @@ function drawAttention(r, step) {
     traces.push({type: "heatmap", z, xaxis: "x" + (h + 1), yaxis: "y" + (h + 1), coloraxis: "coloraxis",
                  hovertemplate: r.axis[0] + "=%{y}, " + r.axis[1] + "=%{x}: %{z:.3f}<extra>head " + h + "</extra>"});
   }
-  const layout = {title: "Attention of '=' to a, per head (layer 0), step " + step,
+  const layout = {title: fill(r.titles.attention[0], r, step),
     grid: {rows: 1, columns: heads, pattern: "independent"},
     coloraxis: {colorscale: "RdBu", cmin: 0, cmax: 1, colorbar: {title: "attention"}}};
   for (let h = 0; h < heads; h++) {

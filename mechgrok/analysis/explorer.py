@@ -27,6 +27,11 @@ from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
 from . import trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
+from .views import TITLES
+
+# The page's panel of each per-checkpoint view whose title and axis names come from views.TITLES.
+PANEL_OF_VIEW = {"embedding_spectrum": "embed", "neurons": "neurons", "cluster_sizes": "clusters",
+                 "neuron_logit": "logit", "attention": "attention"}
 
 PAGE_SIGNATURE = b"<title>mechgrok explorer</title>"  # in the head of every page this package has written
 PANEL_NOTE = ("per-neuron panels (spectra, neurons, clusters, attention, neuron-to-logit map) need a basis: task "
@@ -85,7 +90,8 @@ def run_payload(run_dir: Path) -> JSONObject:
     circuit = report.circuit
     data = load_run(run_dir).dataset
     lens = data.lens
-    payload.update({"basis": _b64(lens.group.basis.float()), "basis_names": lens.group.basis_names,
+    payload.update({"titles": {panel: list(TITLES[view]) for view, panel in PANEL_OF_VIEW.items()},
+                    "basis": _b64(lens.group.basis.float()), "basis_names": lens.group.basis_names,
                     "units": lens.unit_names, "unit": lens.unit, "tokens": lens.tokens.tolist(),
                     "axis": list(lens.axis)})
     steps = arrays["steps"].tolist()

@@ -25,6 +25,17 @@ from . import figures, trajectory
 from .pipeline import load_report
 
 CURVE_VIEWS = ("losses", "restricted_excluded", "weight_norm")
+# (title, x axis, y axis) of the per-checkpoint views, one source for Python and the HTML page (which fills in the
+# same fields: step, unit, min_neurons)
+TITLES = {
+    "embedding_spectrum": ("Embedding spectrum at step {step} (key {unit} in red)", "{unit}",
+                           "norm of W_E's rows in each {unit}"),
+    "neurons": ("Every neuron's dominant {unit} and the share of its variance it explains, step {step}",
+                "dominant {unit}", "fraction of variance"),
+    "cluster_sizes": ("Cluster sizes at step {step} (dotted: the key minimum, {min_neurons})", "{unit}", "neurons"),
+    "neuron_logit": ("Neuron-to-logit map W_out W_U by output {unit}, step {step}", "output {unit}", "norm"),
+    "attention": ("Attention of '=' to a, per head (layer 0), step {step}", "", ""),
+}
 CHECKPOINT_VIEWS = ("embedding_spectrum", "neurons", "cluster_sizes", "neuron_logit", "attention", "neuron")
 VIEWS = CURVE_VIEWS + CHECKPOINT_VIEWS
 
@@ -101,38 +112,40 @@ class CheckpointViews:
     def _row(self, name: str) -> torch.Tensor:
         return self.views.arrays[name][self.index].float()
 
+    def _titled(self, name: str, fig: go.Figure) -> go.Figure:
+        """``fig`` with view ``name``'s title and axis names from TITLES, filled in for this checkpoint."""
+        fields = dict(step=self.step, unit=self.views.lens.unit, min_neurons=self.views.report.circuit.min_neurons)
+        title, x, y = (text.format(**fields) for text in TITLES[name])
+        fig.update_layout(title=title)
+        return fig.update_layout(xaxis_title=x, yaxis_title=y) if x else fig
+
     def _spectrum(self) -> go.Figure:
         row = self.views.report.spectra.at(self.step)
         lens = self.views.lens
-        return figures.frequency_bars(list(range(1, len(row))), row[1:], self._key,
-                                      f"Embedding spectrum at step {self.step} (key {lens.unit} in red)",
-                                      f"norm of W_E's rows in each {lens.unit}", lens.unit_names, lens.unit)
+        return self._titled("embedding_spectrum", figures.frequency_bars(
+            list(range(1, len(row))), row[1:], self._key, "", "", lens.unit_names, lens.unit))
 
     def _logit(self) -> go.Figure:
         row = self._row("logit_spectrum")
         lens = self.views.lens
-        return figures.frequency_bars(list(range(1, len(row))), row[1:].tolist(), self._key,
-                                      f"Neuron-to-logit map W_out W_U by output {lens.unit}, step {self.step}",
-                                      "norm", lens.unit_names, lens.unit)
+        return self._titled("neuron_logit", figures.frequency_bars(
+            list(range(1, len(row))), row[1:].tolist(), self._key, "", "", lens.unit_names, lens.unit))
 
     def _neurons(self) -> go.Figure:
         freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
-        units, unit = self.views.lens.unit_names, self.views.lens.unit
-        x = [units[int(f)] for f in freq]
-        fig = go.Figure(go.Scatter(x=x, y=frac.tolist(), mode="markers",
+        units = self.views.lens.unit_names
+        fig = go.Figure(go.Scatter(x=[units[int(f)] for f in freq], y=frac.tolist(), mode="markers",
                                    marker=dict(color=["crimson" if int(f) in self._key else "grey" for f in freq])))
         fig.add_hline(y=self.views.report.circuit.threshold, line_dash="dot")
-        return fig.update_layout(title=f"Every neuron's dominant {unit} and its share of the variance, step "
-                                       f"{self.step}", xaxis_title=f"dominant {unit}",
-                                 yaxis=dict(title="fraction of variance", range=[0, 1.02]))
+        return self._titled("neurons", fig.update_layout(yaxis_range=[0, 1.02]))
 
     def _clusters(self) -> go.Figure:
         circuit = self.views.report.circuit
         freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
         ks, counts = torch.unique(freq[frac > circuit.threshold], return_counts=True)
         sizes = dict(zip(ks.tolist(), counts.tolist()))
-        at_step = dataclasses.replace(circuit, cluster_sizes_all=sizes)
-        return figures.clusters_figure(at_step).update_layout(title=f"Cluster sizes at step {self.step}")
+        return self._titled("cluster_sizes", figures.clusters_figure(dataclasses.replace(circuit,
+                                                                                         cluster_sizes_all=sizes)))
 
     def _attention(self) -> go.Figure:
         scores = self._row("attention_scores")  # [heads, 3, d_vocab]
@@ -140,8 +153,7 @@ class CheckpointViews:
         s_a, s_b, s_eq = scores[:, 0, tokens], scores[:, 1, tokens], scores[:, 2, -1]
         stacked = torch.stack(torch.broadcast_tensors(s_a[:, :, None], s_b[:, None, :], s_eq[:, None, None]), -1)
         pattern = stacked.softmax(-1)[..., 0].permute(1, 2, 0)  # [a, b, head]
-        return figures.attention_figure(pattern, self.views.lens.axis).update_layout(
-            title=f"Attention of '=' to a, per head (layer 0), step {self.step}")
+        return self._titled("attention", figures.attention_figure(pattern, self.views.lens.axis))
 
     def _neuron(self, neuron: int | None = None) -> go.Figure:
         arrays = self.views.arrays

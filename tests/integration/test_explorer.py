@@ -168,6 +168,13 @@ def assert_page_draws_the_views(page, run_dir):
     step = int(page.inner_text("#steplabel").split()[1])
     checkpoint = views.open(load_run(run_dir)).at(step)
     assert set(PANEL_OF_VIEW) == set(VIEWS)
+    for name in views.TITLES:  # one title and the same axis names, from views.TITLES
+        layout, panel = checkpoint.view(name).layout, PANEL_OF_VIEW[name]
+        drawn = page.evaluate(f"(l => [l.title.text, l.xaxis.title && l.xaxis.title.text, "
+                              f"l.yaxis.title && l.yaxis.title.text])(document.getElementById('{panel}').layout)")
+        assert drawn[0] == layout.title.text, name
+        if views.TITLES[name][1]:
+            assert drawn[1:] == [layout.xaxis.title.text, layout.yaxis.title.text], name
     for name, panel in PANEL_OF_VIEW.items():
         drawn = _traces(page, panel)
         if name == "neuron":
