@@ -71,7 +71,8 @@ def _add_train_parser(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     defaults = TrainConfig().to_dict()
     for section in SECTIONS:
-        group = parser.add_argument_group(f"{section.NAME} ({section.__doc__.splitlines()[0].rstrip('.')})")
+        summary = " ".join(section.__doc__.split()).split(". ")[0].rstrip(".")  # the docstring's first sentence
+        group = parser.add_argument_group(f"{section.NAME} ({summary})")
         for name, owner in FIELD_SECTION.items():
             if owner is not section:
                 continue
@@ -132,7 +133,7 @@ def _add_sweep_parser(commands) -> None:
                         help="local worker processes (default) or Ray (pip install 'mechgrok[ray]')")
     parser.add_argument("--address", help="an existing Ray cluster's address (default: start a local one)")
     parser.add_argument("--jobs", type=int, help="runs side by side, one thread each (default: CPU count)")
-    parser.add_argument("--out", help="sweep directory (default: the spec's out, else sweeps/NAME)")
+    parser.add_argument("--out", help="sweep directory (default: the spec's out, else checkpoints/sweep_NAME)")
     parser.add_argument("--partial", action="store_true", help="write the table from finished runs; train nothing")
     parser.add_argument("--png", action="store_true", help="PNG copies of the figures too (kaleido + Chromium)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

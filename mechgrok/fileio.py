@@ -35,6 +35,15 @@ TEMPORARY_TAG = "mechgrok-"  # in every temporary name this package makes, so th
 TEMPORARY_RE = re.compile(r"\..+\.mechgrok-[a-z0-9_]{8}\.tmp")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # the process's, read once: files are written with the mode open() would give them
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, fsync it, then rename it to ``path``.
 
@@ -51,6 +60,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes it private; the file gets the mode any other would
         os.replace(tmp, path)
     except (OSError, SafetensorError) as err:  # safetensors reports a full disk as its own error
         why = getattr(err, "strerror", None) or str(err).split(": ")[-1]

@@ -22,7 +22,7 @@ class Progress:
         self.bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=self.stream) \
             if enabled and self.stream.isatty() else None
         self.start, self.start_done = time.perf_counter(), initial
-        self.last_line = self.start
+        self.last_line, self.last_done = self.start, initial
         self.postfix: dict[str, str] = {}
 
     def set(self, **values: str) -> None:
@@ -38,16 +38,20 @@ class Progress:
             self.print_line()
 
     def print_line(self) -> None:
+        """step, numbers, the rate over the last interval (so the time left follows a change of load, not the
+        average since the start), and the time left; at the end, 'done'."""
         now = time.perf_counter()
-        self.last_line = now
-        rate = (self.done - self.start_done) / max(now - self.start, 1e-9)
-        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        rate = (self.done - self.last_done) / max(now - self.last_line, 1e-9)
+        self.last_line, self.last_done = now, self.done
         numbers = " ".join(f"{k} {v}" for k, v in self.postfix.items())
-        print(f"{self.desc}: {self.done}/{self.total} {numbers} {rate:.3g}/s, ~{left:.0f} s left",
-              file=self.stream, flush=True)
+        if self.done >= self.total:
+            left = "done"
+        else:
+            left = f"~{(self.total - self.done) / rate:.0f} s left" if rate > 0 else "time left unknown"
+        print(f"{self.desc}: {self.done}/{self.total} {numbers} {rate:.3g}/s, {left}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.enabled and self.done > self.start_done:
+        elif self.enabled and self.done > self.last_done:  # the last stretch, unless a line just said it
             self.print_line()

@@ -213,7 +213,7 @@ class Trainer:
             rows = self.writer.metrics()
             stop = cfg.run.stop_at_test_acc
             reached = bool(stop) and rows[-1]["test_acc"] >= stop
-            bar = Progress(cfg.optim.steps, min(self.step, cfg.optim.steps), cfg.run_name, self.progress)
+            bar = Progress(cfg.optim.steps, min(self.step, cfg.optim.steps), self.path.name, self.progress)
             started = time.perf_counter() - self.elapsed
             while self.step < cfg.optim.steps and not reached:
                 self.train_step()

@@ -5,7 +5,8 @@ over the analysed checkpoints:
 
 1. **memorization ends** at the checkpoint where the test loss peaks, among those at or after
    the first with train accuracy >= 99%. Up to there the model fits the training set by rote
-   and the test loss climbs; from there on the forming circuit pulls it down.
+   and the test loss climbs; from there on the forming circuit pulls it down. A peak at the last
+   analysed checkpoint places nothing (no decline follows it: a run stopped as it generalised).
 2. Let P = L(memorization end), F = min L after it, D = P - F (the log-drop). If D < 1 (the
    test loss never falls tenfold) the run has not generalised: no cleanup is reported.
 3. **cleanup starts** at the first checkpoint where L <= P - START_FRACTION * D, and
@@ -54,6 +55,10 @@ def find_phases(rows: Sequence[Any]) -> Phases:
         return Phases(evidence={"note": "train accuracy never reached 99%: still memorizing"})
     after = [r for r in rows if r["step"] >= memorized]
     peak = max(after, key=lambda r: r["test_loss"])
+    if peak is rows[-1]:  # nothing after it: no decline shows that memorization ended (a run stopped at its grok step)
+        return Phases(evidence={"note": "the test loss peaks at the last analysed checkpoint, so no end of "
+                                        "memorization can be placed (a run stopped as soon as it generalised)",
+                                "train_acc_99_step": memorized, "peak_test_loss": peak["test_loss"]})
     log_loss = {r["step"]: math.log10(max(r["test_loss"], 1e-300)) for r in after}
     later = [r for r in after if r["step"] >= peak["step"]]
     top, floor = log_loss[peak["step"]], min(log_loss[r["step"]] for r in later)

@@ -215,3 +215,10 @@ def test_a_bad_command_line_is_one_line_without_the_usage_block(argv, names, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("mechgrok: error:") and names in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_help_names_each_section_in_a_sentence(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("data (", "optim ("))]
+    assert len(headers) == 2 and all(line.endswith("):") and ";)" not in line for line in headers), headers

@@ -74,3 +74,15 @@ def test_tensors_are_serialised_in_memory_and_written_by_our_atomic_write_alone(
     save_tensors(tmp_path / "t.safetensors", {"w": torch.arange(4.0)}, {"kind": "test"})
     assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]
     assert torch.equal(load_tensors(tmp_path / "t.safetensors", "test").tensors["w"], torch.arange(4.0))
+
+
+def test_files_get_the_mode_the_users_umask_gives(tmp_path):
+    import os
+    import stat
+
+    from mechgrok.fileio import UMASK, write_json
+
+    write_json(tmp_path / "report.json", {"a": 1})
+    (tmp_path / "plain.txt").write_text("x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "report.json").st_mode)
+    assert mode == 0o666 & ~UMASK == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)

@@ -35,3 +35,8 @@ def test_generalised_without_a_tenfold_drop_has_no_cleanup():
 
 def test_still_memorizing():
     assert find_phases(_rows([4.0, 4.0], train_acc=0.5)).memorization_end is None
+
+
+def test_a_run_stopped_as_it_generalised_gets_no_memorization_end():
+    phases = find_phases(_rows([4.0, 5.0, 6.0, 7.0]))  # the test loss still rising at the last checkpoint
+    assert not phases.placed and "peaks at the last analysed checkpoint" in phases.note
