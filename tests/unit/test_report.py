@@ -5,6 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mechgrok import MechgrokError
 from mechgrok.analysis.miiii import Claim, TaskRow, TaskStudy
@@ -54,3 +56,50 @@ def test_a_report_of_an_unknown_version_is_refused(tmp_path):
     (tmp_path / "analysis" / "report.json").write_text(json.dumps({**content, "version": 99}))
     with pytest.raises(MechgrokError, match="version this release reads"):
         read_report(tmp_path / "analysis")
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                      max_size=3), max_leaves=8)
+REPORT_KEYS = ["version", "config", "key_frequencies", "phases", "grok_step", "ablations", "skipped", "tasks",
+               "frequencies", "clusters", "cluster_sizes_all", "bogus"]
+
+
+def _mutated(original: dict, key: str, value) -> dict:
+    """report.json with one field (top level, or inside key_frequencies) replaced by an arbitrary JSON value."""
+    report = json.loads(json.dumps(original))
+    if key in ("frequencies", "clusters", "cluster_sizes_all"):
+        report["key_frequencies"][key] = value
+    else:
+        report[key] = value
+    return report
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(REPORT_KEYS), value=JSON_VALUES)
+def test_any_damage_to_report_json_reads_or_is_one_line(tmp_path_factory, key, value):
+    analysis = tmp_path_factory.mktemp("report") / "analysis"
+    shutil.copytree(HEADLINE, analysis)
+    original = json.loads((analysis / "report.json").read_text())
+    (analysis / "report.json").write_text(json.dumps(_mutated(original, key, value)))
+    try:
+        read_report(analysis)
+    except MechgrokError as err:
+        assert "\n" not in str(err)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.one_of(JSON_VALUES, st.dictionaries(st.sampled_from(["step", "test_acc", "train_loss", "x"]),
+                                                            JSON_VALUES, max_size=3)), max_size=4))
+def test_any_metrics_jsonl_reads_as_checked_rows_or_is_one_line(tmp_path_factory, rows):
+    from mechgrok.run import read_metrics
+
+    path = tmp_path_factory.mktemp("metrics") / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    try:
+        read = read_metrics(path)
+    except MechgrokError as err:
+        assert "\n" not in str(err)
+        return
+    steps = [r["step"] for r in read]
+    assert all(isinstance(s, int) and s >= 0 for s in steps) and steps == sorted(steps)
