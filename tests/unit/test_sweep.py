@@ -1,6 +1,8 @@
 """Sweep helpers and cross-run figures on rows whose answers are known."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mechgrok.analysis.sweep_figures import phase_diagram_figure, seed_frequencies_figure, sweep_figure_set
 from mechgrok.sweep import outcome, point_name, seed_spread, spread
@@ -53,3 +55,27 @@ def test_figure_set_depends_on_the_grid():
     rows = [{"run": "a", "seed": 0, "wd": 1, "lr": 1, "outcome": "generalises", "grok_step": 5}]
     assert set(sweep_figure_set(rows, {"seed": [0], "wd": [1], "lr": [1]})) == {"seed_spread", "phase_diagram"}
     assert set(sweep_figure_set(rows, {"wd": [1]})) == set()
+
+
+SPEC_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                      max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=st.dictionaries(st.sampled_from(["name", "out", "analyze", "base", "grid", "bogus"]), SPEC_VALUES,
+                                max_size=4))
+def test_any_spec_document_gives_a_spec_or_one_line_and_writes_nothing(tmp_path_factory, document):
+    import json
+
+    from mechgrok import MechgrokError
+    from mechgrok.sweep import load_spec
+
+    where = tmp_path_factory.mktemp("spec")
+    path = where / "spec.json"  # a spec is read as JSON when its name does not end in .toml
+    path.write_text(json.dumps(document))
+    try:
+        load_spec(path, out=where / "out")
+    except MechgrokError as err:
+        assert "\n" not in str(err)
+    assert sorted(p.name for p in where.iterdir()) == ["spec.json"]
