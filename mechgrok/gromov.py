@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -112,10 +113,14 @@ def neuron_features(model: QuadraticMLP) -> NeuronFeatures:
 
 
 def train_gd(model: QuadraticMLP, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, train_idx: torch.Tensor,
-             test_idx: torch.Tensor, lr: float, steps: int, log_every: int = 50) -> list[dict]:
-    """Plain full-batch gradient descent on the MSE loss, no regularisation; rows of train/test loss and accuracy."""
+             test_idx: torch.Tensor, lr: float, steps: int, log_every: int = 50,
+             on_step: Callable[[], None] | None = None) -> list[dict]:
+    """Plain full-batch gradient descent on the MSE loss, no regularisation; rows of train/test loss and accuracy.
+    ``on_step`` is called after every step (a progress display)."""
     rows = []
     for step in range(steps + 1):
+        if on_step is not None and step:
+            on_step()
         if step % log_every == 0 or step == steps:
             with torch.no_grad():
                 rows.append({"step": step,

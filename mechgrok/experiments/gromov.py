@@ -27,6 +27,7 @@ from ..gromov import NeuronFeatures, QuadraticMLP, accuracy, analytic_mlp, neuro
 from ..fileio import JSONObject
 from ..metrics import GROK_ACCURACY, first_step_at, grok_step
 from ..presets import GROMOV, GROMOV_QUICK
+from ..progress import Progress
 from ..runtime import resolve_device
 from ..tasks import make_dataset
 from ..tables import markdown_table, write_table
@@ -56,8 +57,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     untrained = copy.deepcopy(trained)
     # the initial weights are drawn on the CPU (same numbers on every device), then trained on ``device``
     on = resolve_device(device)
+    bar = Progress(c["steps"], desc=f"gromov: plain GD, N={width}", enabled=progress)
     curve = train_gd(trained.to(on), a.to(on), b.to(on), data.labels.to(on), data.train_idx.to(on),
-                     data.test_idx.to(on), c["lr"], c["steps"], log_every=max(1, c["steps"] // 100))
+                     data.test_idx.to(on), c["lr"], c["steps"], log_every=max(1, c["steps"] // 100),
+                     on_step=bar.update)
+    bar.close()
     trained.cpu()
     final = curve[-1]
     features = {"trained": neuron_features(trained), "untrained": neuron_features(untrained)}

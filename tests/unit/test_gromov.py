@@ -54,3 +54,15 @@ def test_mse_loss_is_one_for_a_zero_output_and_the_mean_squared_distance_otherwi
         f = (model.W2 @ hidden / 8).T
         expected = (f - torch.eye(p)[labels.new_tensor([0, 3, 1])]).pow(2).sum(-1).mean()
     assert mse_loss(model, a, b, torch.tensor([0, 3, 1])).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_plain_gd_reports_every_step_to_its_progress_display():
+    from mechgrok.gromov import train_gd
+
+    p, seen = 7, []
+    a, b = (g.flatten() for g in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
+    model = QuadraticMLP(p, 8, 1.0, torch.Generator().manual_seed(0))
+    index = torch.arange(p * p)
+    rows = train_gd(model, a, b, (a + b) % p, index[:30], index[30:], 0.1, 12, log_every=4,
+                    on_step=lambda: seen.append(1))
+    assert len(seen) == 12 and [r["step"] for r in rows] == [0, 4, 8, 12]
