@@ -24,6 +24,7 @@ def _ablation(report, site, name):
     return next(a for a in report.ablations if a.site == site and a.ablation == name)
 
 
+@pytest.mark.slow
 def test_div_circuit_lives_in_discrete_log_coordinates(tmp_path):
     cfg = TrainConfig(task="div", p=23, frac_train=0.7, lr=5e-3, weight_decay=3.0, steps=800, save_every=100,
                       decay_at_test_acc=0.99, decay_factor=0.1,

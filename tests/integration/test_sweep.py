@@ -155,6 +155,7 @@ def test_spec_points_are_named_by_their_grid_values(tmp_path):
                for _, cfg in spec.points)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["summary", "report"])
 def test_a_finished_run_with_a_damaged_summary_or_report_is_named_in_one_line(capsys, tmp_path, damage):
     spec = _spec(tmp_path, "seed = [0]", steps=20, analyze=True)
