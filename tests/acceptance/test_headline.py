@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 from mechgrok import TrainConfig, train
 from mechgrok.analysis import find_phases, read_report
@@ -45,18 +46,21 @@ def _rows(path):
 
 @pytest.mark.slow
 def test_headline_early_trajectory_is_reproduced(tmp_path):
-    """Retrain the headline config's first 300 steps: today's trainer takes the committed run's steps.
+    """Retrain the headline config's first 300 steps: today's trainer takes the committed run's steps, bit for bit.
 
-    The committed run was trained by this release's trainer (``make results``, one thread); the
-    trajectory is chaotic in float order, so a code change that reorders a sum fails here, early,
-    where the curves are still smooth. Tolerance 1e-6 relative: a different thread count may
-    reorder a reduction's last bits.
+    The committed run was trained by this release's trainer (``make results``, one thread, as here);
+    the trajectory is chaotic in float order, so a code change that reorders a sum fails here,
+    early, where the curves are still smooth.
     """
     headline = _rows(RESULTS / "early_trajectory.csv")
     steps = int(headline[-1]["step"])
-    train(TrainConfig(steps=steps, save_every=steps, out=str(tmp_path / "run")), progress=False)
+    threads = torch.get_num_threads()
+    try:
+        train(TrainConfig(steps=steps, save_every=steps, threads=1, out=str(tmp_path / "run")), progress=False)
+    finally:
+        torch.set_num_threads(threads)  # the thread count is process-wide: the tests after this one keep theirs
     rows = {r["step"]: r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")}
     for then in headline:
         ours = rows[int(then["step"])]
         for key in ("train_loss", "test_loss"):
-            assert ours[key] == pytest.approx(float(then[key]), rel=1e-6), (then["step"], key)
+            assert ours[key] == float(then[key]), (then["step"], key)  # CSV holds repr(float): exact
