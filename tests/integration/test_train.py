@@ -342,3 +342,9 @@ def test_a_resume_file_of_another_model_or_without_its_step_is_one_line(tmp_path
     save_tensors(run_dir / "resume.safetensors", loaded.tensors, {"kind": "resume", "elapsed": 1.0})
     with pytest.raises(MechgrokError, match="does not say at which step"):
         train(cfg, progress=False)
+
+
+def test_progress_lines_carry_the_run_directory_name_and_end_done(tmp_path, capsys):
+    train(small_config(tmp_path, steps=20, out=str(tmp_path / "add_p23_seed0_fast")), progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("add_p23_seed0_fast: 20/20") and lines[-1].endswith("done")
