@@ -35,6 +35,10 @@ FIELD_HELP = {
     "init": "initial weights: paper (N(0, 1/d_model), Nanda et al.) or he (truncated He normal, the miiii code)",
     "dropout": "dropout while training, in [0, 1)",
     "dropout_on": "where dropout acts: sublayer (attention and MLP outputs) or residual (the stream, the miiii code)",
+    "dropout_mask": "example (a mask per example) or step (one mask shared by every example of a step, the miiii code)",
+    "biases": "which biases train: mlp (b_in and b_out, Nanda et al.) or none (the miiii code)",
+    "mlp_init": "independent, or tied (W_out drawn from W_in's draws, rescaled to its fan-in, the miiii code)",
+    "dtype": "training float type: float32 or float64 (the miiii code)",
     "lr": "AdamW learning rate (after the warm-up)",
     "weight_decay": "AdamW weight decay",
     "beta1": "AdamW beta1",
@@ -46,6 +50,8 @@ FIELD_HELP = {
     "grokfast_alpha": "Grokfast EMA decay, in [0, 1)",
     "grokfast_lamb": "Grokfast amplification of the slow gradient",
     "grokfast_window": "Grokfast MA window (steps)",
+    "grokfast_start": "the Grokfast EMA's first value: gradient (the first gradient) or zero (the miiii code)",
+    "task_loss": "several heads (miiii): sum or mean over the heads of CE_q / ln q (the miiii code: mean)",
     "decay_at_test_acc": "once a logged test accuracy reaches this, multiply lr by --decay-factor (0 = never)",
     "decay_factor": "the lr cut of --decay-at-test-acc, in [0, 1]",
     "save_every": "checkpoint interval (steps)",
@@ -116,7 +122,11 @@ def _add_experiment_parser(commands) -> None:
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many runs side by side, one thread each (augmentation, grokfast)")
     parser.add_argument("--partial", action="store_true",
-                        help="write the tables from the runs finished so far and train nothing (augmentation)")
+                        help="write the tables from the runs (or checkpoints) so far and train nothing "
+                             "(augmentation, miiii)")
+    parser.add_argument("--as", dest="variant", choices=("text", "code"), default="text",
+                        help="miiii: the study as its paper's text describes it (frac 0.3) or as its code ran it "
+                             "(frac 0.5, shared dropout mask, mean task loss, no biases, float64, 65,536 steps)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="where the runs train (augmentation, grokfast): local processes or Ray")
     parser.add_argument("--device", default="auto", help="where to train (gromov, miiii): auto, cpu, cuda[:N]")
@@ -207,9 +217,10 @@ def _explore(args: argparse.Namespace) -> None:
 def _experiment(args: argparse.Namespace) -> None:
     from .experiments import RESULTS_ROOT, run_experiment
 
-    out = args.out or f"{RESULTS_ROOT}/{args.name}{'-quick' if args.quick else ''}"
+    variant = "" if args.variant == "text" else f"-{args.variant}"
+    out = args.out or f"{RESULTS_ROOT}/{args.name}{variant}{'-quick' if args.quick else ''}"
     run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs,
-                   partial=args.partial, device=args.device, backend=args.backend)
+                   partial=args.partial, device=args.device, backend=args.backend, variant=args.variant)
     print(f"results in {out}/")
 
 

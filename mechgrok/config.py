@@ -34,6 +34,12 @@ ConfigValues = dict[str, FieldValue]  # {field: value}, flat (config.json) or on
 ACT_FNS = ("relu", "gelu", "silu")
 DROPOUT_ON = ("sublayer", "residual")
 INITS = ("paper", "he")
+BIASES = ("mlp", "none")  # mlp: b_in and b_out train (Nanda et al.); none: no bias trains (the miiii code)
+MLP_INITS = ("independent", "tied")  # tied: W_out from W_in's draws (the miiii code draws both from one key)
+DROPOUT_MASKS = ("example", "step")  # step: one mask shared by every example of a step (the miiii code)
+DTYPES = ("float32", "float64")
+TASK_LOSSES = ("sum", "mean")  # several heads: sum or mean over the heads of CE_q / ln q
+GROKFAST_STARTS = ("gradient", "zero")  # the EMA's first value: the first gradient, or zero (the miiii code)
 AUG_SCOPES = ("all", "train")
 MAX_INT = 2**63 - 1  # torch seeds and counters are int64
 FLOAT32_MAX = 3.4028234663852886e38
@@ -161,12 +167,20 @@ class ModelConfig(_Section):
     dropout: float = 0.0  # training only (HookedTransformer has none)
     dropout_on: str = "sublayer"  # sublayer: attention and MLP outputs; residual: the stream after each (miiii code)
     init: str = "paper"  # paper: N(0, 1/d_model) (Nanda et al.); he: truncated He normal (the miiii code)
+    biases: str = "mlp"  # which biases train: mlp (b_in, b_out) or none; the others are always zero buffers
+    mlp_init: str = "independent"  # tied: W_out is W_in's draws reshaped and rescaled (the miiii code)
+    dropout_mask: str = "example"  # example: a mask per example; step: one mask for the whole step (miiii code)
+    dtype: str = "float32"  # the weights' and activations' float type in training (the miiii code: float64)
 
     def check(self) -> None:
         _positive(self, "n_layers", "d_model", "n_heads", "d_head", "d_mlp")
         _choice("act_fn", self.act_fn, ACT_FNS)
         _choice("dropout_on", self.dropout_on, DROPOUT_ON)
         _choice("init", self.init, INITS)
+        _choice("biases", self.biases, BIASES)
+        _choice("mlp_init", self.mlp_init, MLP_INITS)
+        _choice("dropout_mask", self.dropout_mask, DROPOUT_MASKS)
+        _choice("dtype", self.dtype, DTYPES)
         if self.init_scale <= 0:
             raise MechgrokError(f"config: init_scale must be positive, got {self.init_scale}")
         _in_range("dropout", self.dropout, 0, 1, high_open=True)
@@ -189,6 +203,8 @@ class OptimConfig(_Section):
     grokfast_alpha: float = 0.98
     grokfast_lamb: float = 2.0
     grokfast_window: int = 100
+    grokfast_start: str = "gradient"  # the EMA's first value: the first gradient, or zero (the miiii code)
+    task_loss: str = "sum"  # several heads (miiii): sum or mean of CE_q / ln q (the miiii code: mean)
     decay_at_test_acc: float = 0.0  # once a logged test accuracy reaches this, lr *= decay_factor (0 = never)
     decay_factor: float = 0.1
 
@@ -204,6 +220,8 @@ class OptimConfig(_Section):
         _in_range("beta2", self.beta2, 0, 1, high_open=True)
         _positive(self, "steps", "grokfast_window")
         _choice("grokfast", self.grokfast, FILTERS)
+        _choice("grokfast_start", self.grokfast_start, GROKFAST_STARTS)
+        _choice("task_loss", self.task_loss, TASK_LOSSES)
         _in_range("grokfast_alpha", self.grokfast_alpha, 0, 1, high_open=True)
 
 

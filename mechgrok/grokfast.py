@@ -3,7 +3,10 @@
 Applied between ``backward()`` and ``optimizer.step()``; they amplify the slow (low-frequency)
 component of the gradient sequence, which the paper argues drives generalisation:
 
-- ``ema``: mu <- alpha * mu + (1 - alpha) * g (mu starts at the first gradient), then g <- g + lamb * mu.
+- ``ema``: mu <- alpha * mu + (1 - alpha) * g, then g <- g + lamb * mu. mu starts at the first
+  gradient (``start="gradient"``, the Grokfast reference code) or at zero (``start="zero"``, so the
+  first mu is (1 - alpha) * g: the miiii code, syrkis/miiii ``miiii/train.py``, ``init_state``'s
+  ``emas = zeros_like(params)`` and ``filter_fn``).
 - ``ma``:  mu = mean of the last ``window`` gradients, then g <- g + lamb * mu, applied only
   once ``window`` gradients have been seen (the reference code's warm-up).
 
@@ -22,9 +25,10 @@ FILTERS = ("none", "ema", "ma")
 class GradientFilter:
     """Holds the filter state per named parameter; ``apply()`` rewrites ``.grad`` in place."""
 
-    def __init__(self, model: nn.Module, kind: str, alpha: float, lamb: float, window: int):
+    def __init__(self, model: nn.Module, kind: str, alpha: float, lamb: float, window: int, start: str = "gradient"):
         self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
         self.kind, self.alpha, self.lamb, self.window = kind, alpha, lamb, window
+        self.from_zero = start == "zero"
         self.state: dict[str, torch.Tensor] = {}  # ema: mu; ma: [seen, *shape] ring of recent gradients
         self.seen = 0
 
@@ -35,9 +39,11 @@ class GradientFilter:
                     continue
                 if self.kind == "ema":
                     mu = self.state.get(name)
-                    if mu is None:
+                    if mu is None and not self.from_zero:
                         mu = self.state[name] = p.grad.clone()
                     else:
+                        if mu is None:
+                            mu = self.state[name] = torch.zeros_like(p.grad)
                         mu.mul_(self.alpha).add_(p.grad, alpha=1 - self.alpha)
                     p.grad.add_(mu, alpha=self.lamb)
                 else:

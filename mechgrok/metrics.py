@@ -29,12 +29,15 @@ def split_heads(logits: torch.Tensor, heads: tuple[int, ...]) -> tuple[torch.Ten
     return torch.split(logits, list(heads), dim=-1)
 
 
-def loss(logits: torch.Tensor, labels: torch.Tensor, heads: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Float64 cross-entropy; with several heads sum_q CE_q / ln q (labels [batch, T])."""
+def loss(logits: torch.Tensor, labels: torch.Tensor, heads: tuple[int, ...] | None = None,
+         mean: bool = False) -> torch.Tensor:
+    """Float64 cross-entropy; with T heads sum_q CE_q / ln q (labels [batch, T]), or that sum / T if ``mean``
+    (the miiii code: syrkis/miiii ``miiii/train.py``, ``grad_fn``'s ``losses.mean()``)."""
     if labels.dim() == 1:
         return F.cross_entropy(logits.double(), labels)
-    return sum(F.cross_entropy(head.double(), labels[:, i]) / math.log(q)
-               for i, (head, q) in enumerate(zip(split_heads(logits, heads), heads)))
+    total = sum(F.cross_entropy(head.double(), labels[:, i]) / math.log(q)
+                for i, (head, q) in enumerate(zip(split_heads(logits, heads), heads)))
+    return total / len(heads) if mean else total
 
 
 def head_accuracies(logits: torch.Tensor, labels: torch.Tensor, heads: tuple[int, ...]) -> list[float]:
@@ -66,9 +69,10 @@ class Objective:
     """What a trainer minimises and logs for a task with these output ``heads`` (classes per head)."""
 
     heads: tuple[int, ...]
+    mean: bool = False  # several heads: the mean of CE_q / ln q over the heads instead of the sum
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return loss(logits, labels, self.heads)
+        return loss(logits, labels, self.heads, self.mean)
 
     def scores(self, logits: torch.Tensor, labels: torch.Tensor, split: str) -> dict[str, float]:
         """{split}_loss, {split}_acc and, for several heads, {split}_acc_q<q> per head."""

@@ -22,7 +22,17 @@ start at zero; everything is scaled by ``init_scale`` (1 by default).
 Dropout (training only, ``dropout_on``): ``sublayer`` drops the attention and MLP outputs
 before they join the residual stream; ``residual`` drops the stream itself after each addition,
 resid_mid = drop(x + attn_out), resid_post = drop(resid_mid + mlp_out), as the miiii code does.
-In evaluation both are HookedTransformer's function.
+``dropout_mask``: ``example`` draws a mask per example; ``step`` draws one mask of shape
+[1, *x.shape[1:]] shared by every example of the step, as the miiii code does (its model is
+``vmap``-ped over examples with one unbatched key: syrkis/miiii ``miiii/model.py``,
+``apply_fn``'s ``vmap(in_axes=(None, None, 0))`` and ``dropout_fn``). In evaluation both are
+HookedTransformer's function.
+
+The miiii code's other model choices, as options: ``biases="none"`` makes ``b_in``/``b_out``
+zero buffers like the other biases (its ``ffwd_fn`` has none); ``mlp_init="tied"`` draws
+W_out from W_in's draws (its ``init_ffwd_fn`` passes one key to both ``he_normal`` calls, so
+W_out's flat values are W_in's times std_out / std_in, 0.5 at d_mlp = 4 d_model); ``dtype``
+float64 (its package sets ``JAX_ENABLE_X64``, ``miiii/__init__.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ if TYPE_CHECKING:  # importing TransformerLens takes seconds; training never nee
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
 TRAINED_BIASES = ("b_in", "b_out")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def hooked_config(cfg: ModelConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformerConfig:
@@ -86,13 +97,29 @@ class _Params(nn.Module):
             self.register_buffer(name, value)
 
 
+def init_std(cfg: ModelConfig, fan_in: int) -> float:
+    """The scale of a weight's draws: 1/sqrt(d_model) (``paper``) or sqrt(2/fan_in) (``he``, before truncation)."""
+    return math.sqrt(2 / fan_in) if cfg.init == "he" else 1 / math.sqrt(cfg.d_model)
+
+
 def initial_weight(cfg: ModelConfig, shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     """One weight at init: N(0, 1/d_model) (``paper``) or N(0, 2/fan_in) truncated at 2 sigma (``he``), times init_scale."""
     if cfg.init == "he":
         # JAX's he_normal draws a unit normal truncated to [-2, 2], rescaled by its std (0.8796) to unit variance
-        std = math.sqrt(2 / fan_in) / 0.87962566103423978
+        std = init_std(cfg, fan_in) / 0.87962566103423978
         return nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std) * cfg.init_scale
     return torch.randn(*shape) * cfg.init_scale / math.sqrt(cfg.d_model)
+
+
+def mlp_weights(cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """W_in [d_model, d_mlp], W_out [d_mlp, d_model]; ``tied``: W_out = W_in's draws reshaped, times std_out / std_in."""
+    d, m = cfg.d_model, cfg.d_mlp
+    W_in = initial_weight(cfg, (d, m), d)
+    if cfg.mlp_init == "tied":
+        W_out = W_in.reshape(m, d) * (init_std(cfg, m) / init_std(cfg, d))
+    else:
+        W_out = initial_weight(cfg, (m, d), m)
+    return {"W_in": W_in, "W_out": W_out}
 
 
 class Block(nn.Module):
@@ -104,15 +131,24 @@ class Block(nn.Module):
             {"W_Q": w(d * h, h, d, e), "W_K": w(d * h, h, d, e), "W_V": w(d * h, h, d, e), "W_O": w(h * e, h, e, d)},
             {"b_Q": torch.zeros(h, e), "b_K": torch.zeros(h, e), "b_V": torch.zeros(h, e), "b_O": torch.zeros(d)},
         )
-        self.mlp = _Params({"W_in": w(d, d, m), "b_in": torch.zeros(m), "W_out": w(m, m, d), "b_out": torch.zeros(d)})
+        W = mlp_weights(cfg)
+        if cfg.biases == "mlp":  # HookedTransformer's parameter order, which sets the order of every sum over them
+            self.mlp = _Params({"W_in": W["W_in"], "b_in": torch.zeros(m), "W_out": W["W_out"], "b_out": torch.zeros(d)})
+        else:
+            self.mlp = _Params(W, {"b_in": torch.zeros(m), "b_out": torch.zeros(d)})
         self.act = ACTIVATIONS[cfg.act_fn]
         self.attn_scale = math.sqrt(e)
         self.dropout = cfg.dropout
         self.on_residual = cfg.dropout_on == "residual"
+        self.shared_mask = cfg.dropout_mask == "step"
 
     def drop(self, x: torch.Tensor) -> torch.Tensor:
         """Dropout in training mode only: evaluation is HookedTransformer's function."""
-        return F.dropout(x, self.dropout, training=True) if self.dropout and self.training else x
+        if not (self.dropout and self.training):
+            return x
+        if self.shared_mask:  # one mask, scaled by 1/(1-p), broadcast over the batch
+            return x * F.dropout(x.new_ones((1, *x.shape[1:])), self.dropout, training=True)
+        return F.dropout(x, self.dropout, training=True)
 
     def drop_sublayer(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.on_residual else self.drop(x)
@@ -162,6 +198,7 @@ class Transformer(nn.Module):
         W_U = (torch.randn(d, d_vocab_out) * cfg.init_scale / math.sqrt(d_vocab) if cfg.init == "paper"
                else initial_weight(cfg, (d, d_vocab_out), d * out_heads))
         self.unembed = _Params({"W_U": W_U}, {"b_U": torch.zeros(d_vocab_out)})
+        self.to(DTYPES[cfg.dtype])  # drawn in float32 whatever the dtype, so float64 runs start from the same weights
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if len(self.blocks) == 1:

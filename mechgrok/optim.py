@@ -18,7 +18,8 @@ def make_grad_filter(model: torch.nn.Module, cfg: OptimConfig) -> GradientFilter
     """The Grokfast filter ``cfg.grokfast`` asks for, or None."""
     if cfg.grokfast == "none":
         return None
-    return GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window)
+    return GradientFilter(model, cfg.grokfast, cfg.grokfast_alpha, cfg.grokfast_lamb, cfg.grokfast_window,
+                          cfg.grokfast_start)
 
 
 def scheduled_lr(cfg: OptimConfig, step: int, decayed: bool = False) -> float:

@@ -42,8 +42,18 @@ GROKFAST_QUICK: ConfigValues = dict(task="add", p=23, frac_train=0.6, d_model=64
 MIIII: ConfigValues = dict(task="miiii", p=113, frac_train=0.3, d_model=256, n_heads=4, d_head=64, d_mlp=1024,
                              dropout=0.1, dropout_on="residual", init="he", lr=3e-4, weight_decay=1 / 3,
                              grokfast="ema", grokfast_lamb=0.5, steps=40000, log_every=100, save_every=1000)
+# The same study as its code ran it (syrkis/miiii, the configs of 25 Nov - 14 Dec 2024; README "miiii: the text and the
+# code"): half the numbers for training, one dropout mask per step, the task losses averaged, no biases, W_out drawn
+# from W_in's draws, the Grokfast EMA from zero, no warm-up, l2 0.33, Adam's beta2 0.999 (its step_fn rebuilds the
+# optimiser with optax's default betas), float64, 65,536 full-batch epochs.
+MIIII_CODE_CHANGES: ConfigValues = dict(frac_train=0.5, dropout_mask="step", task_loss="mean", biases="none",
+                                        mlp_init="tied", grokfast_start="zero", warmup_steps=0, weight_decay=0.33,
+                                        beta2=0.999, dtype="float64")
+MIIII_CODE: ConfigValues = {**MIIII, **MIIII_CODE_CHANGES, "steps": 65536}
 MIIII_QUICK: ConfigValues = dict(task="miiii", p=11, frac_train=0.5, d_model=64, n_heads=4, d_head=16, d_mlp=256,
                                    dropout=0.1, lr=3e-3, weight_decay=1.0, steps=300, log_every=10, save_every=100)
+MIIII_CODE_QUICK: ConfigValues = {**MIIII_QUICK, **MIIII_CODE_CHANGES, "weight_decay": 1.0, "grokfast": "ema",
+                                  "grokfast_lamb": 0.5}
 
 # Gromov's quadratic MLP: analytic widths, the trained width, and plain-GD settings.
 GROMOV: dict[str, float | tuple[int, ...]] = dict(p=97, widths=(64, 128, 256, 512), train_width=512, frac_train=0.5, lr=100.0,

@@ -88,9 +88,10 @@ def estimate_bytes(cfg: TrainConfig) -> int:
     states = 4 + (1 if cfg.optim.grokfast == "ema" else 0) + (cfg.optim.grokfast_window if cfg.optim.grokfast == "ma"
                                                                else 0)
     batch = min(cfg.optim.batch_size or n, n)
+    width = BYTES_FLOAT32 * (2 if model.dtype == "float64" else 1)
     per_example = (3 * model.n_layers * (3 * model.d_mlp + 8 * model.d_model + 9 * model.n_heads * model.d_head)
-                   * BYTES_FLOAT32 + 4 * d_out * 8)
-    return dataset + params * BYTES_FLOAT32 * states + batch * per_example + n * d_out * BYTES_FLOAT32
+                   * width + 4 * d_out * 8)
+    return dataset + params * width * states + batch * per_example + n * d_out * width
 
 
 def available_bytes(device: torch.device) -> int:

@@ -137,7 +137,7 @@ class Trainer:
         torch.manual_seed(cfg.data.seed)
         self.model = Transformer(cfg.model, self.data.d_vocab, self.data.n_classes,
                                  len(self.data.heads)).to(self.device)
-        self.objective = Objective(self.data.heads)
+        self.objective = Objective(self.data.heads, mean=cfg.optim.task_loss == "mean")
         self.optimizer = make_optimizer(self.model, cfg.optim)
         self.grad_filter = make_grad_filter(self.model, cfg.optim)
         self.batches = Batches(self.data, cfg, self.device)

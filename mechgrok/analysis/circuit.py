@@ -76,9 +76,10 @@ def run_model(model: HookedTransformer, data: Dataset, attention: bool = False, 
     return GridRun(logits, captured.get(layer), pattern[0] if pattern else None, captured if all_layers else {})
 
 
-def _scores(logits: torch.Tensor, data: Dataset) -> dict[str, float]:
-    """train/test loss and accuracy of logits [N, c] over every input (per-head accuracies dropped)."""
-    objective = Objective(data.heads)
+def _scores(logits: torch.Tensor, data: Dataset, objective: Objective | None = None) -> dict[str, float]:
+    """train/test loss and accuracy of logits [N, c] over every input (per-head accuracies dropped); ``objective``:
+    the run's (default: ``Objective(data.heads)``)."""
+    objective = objective or Objective(data.heads)
     scores = {**objective.scores(logits[data.train_idx], data.labels[data.train_idx], "train"),
               **objective.scores(logits[data.test_idx], data.labels[data.test_idx], "test")}
     return {k: scores[k] for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
@@ -112,11 +113,12 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], grid: GridRun | None = None,
-            layer: int = -1) -> Measured:
+            layer: int = -1, objective: Objective | None = None) -> Measured:
     """The measures of one checkpoint (weights in ``model``).
 
     ``key``: the key irreps (frequencies) of the final checkpoint, by index; ``grid``: this checkpoint's
-    forward pass when it is already at hand; ``layer``: the block whose MLP neurons are read.
+    forward pass when it is already at hand; ``layer``: the block whose MLP neurons are read; ``objective``:
+    the run's loss (default ``Objective(data.heads)``).
 
     restricted_loss = CE over the grid of the logits kept to ``key``; excluded_loss = CE over the grid's
     training pairs of the logits without them; gini_embed / gini_neuron_logit = Gini of the basis-row
@@ -125,7 +127,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], 
     layer = layer % model.cfg.n_layers
     grid = grid or run_model(model, data, layer=layer)
     norm = sum_sq_weights(model.parameters())
-    scores = _scores(grid.logits, data)
+    scores = _scores(grid.logits, data, objective)
     lens = data.lens
     if lens is None or grid.neurons is None:
         return Measured(CheckpointMeasures(step, **scores, sum_sq_weights=norm,

@@ -22,7 +22,7 @@ import torch
 
 from ..errors import MechgrokError
 from ..fileio import read_csv, read_json, write_csv, write_json
-from ..metrics import grok_step
+from ..metrics import Objective, grok_step
 from ..progress import Progress
 from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
 from ..tasks import Dataset
@@ -124,8 +124,9 @@ def previous_figures(out: Path) -> list[str]:
 class Measurer:
     """Measures checkpoints against the final checkpoint's key irreps, gathering rows, spectra and arrays."""
 
-    def __init__(self, model, data: Dataset, final: FinalCheckpoint, key: list[int], chosen: list[int]):
-        self.model, self.data, self.final, self.key = model, data, final, key
+    def __init__(self, model, data: Dataset, final: FinalCheckpoint, key: list[int], chosen: list[int],
+                 objective: Objective | None = None):
+        self.model, self.data, self.final, self.key, self.objective = model, data, final, key, objective
         self.picked = trajectory.pick_neurons(final.clusters, key) if final.clusters else []
         self.with_maps = set(trajectory.map_steps(chosen))
         self.arrays: ArrayRows = {}
@@ -133,7 +134,7 @@ class Measurer:
         self.spectra = Spectra()
 
     def measure(self, step: int, grid=None) -> Measured:
-        measured = measure(self.model, self.data, step, self.key, grid, self.final.layer)
+        measured = measure(self.model, self.data, step, self.key, grid, self.final.layer, self.objective)
         if measured.clusters is not None and self.picked:
             self.arrays[step] = trajectory.checkpoint_arrays(
                 self.model, measured.clusters, neuron_logit_spectrum(self.model, self.data.lens, self.final.layer),
@@ -168,7 +169,8 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     final = final_checkpoint(model, data, final_step)
     key = final.clusters.key_frequencies if final.clusters else []
     out = run.analysis_dir
-    measurer = Measurer(model, data, final, key, chosen)
+    objective = Objective(data.heads, mean=run.config.optim.task_loss == "mean")  # the loss the run minimised
+    measurer = Measurer(model, data, final, key, chosen, objective)
     previous = Previous({}, {}) if force else reusable(out, final_step, key, measurer.picked, measurer.with_maps)
     final_measured = measurer.measure(final_step, final.grid)
     previous = _fitting(previous, measurer.arrays.get(final_step))

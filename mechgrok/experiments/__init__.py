@@ -24,8 +24,9 @@ EXPERIMENTS = {
 
 # Options beyond (out, quick, progress), by the experiments that take them, with their defaults.
 OPTIONS = {"augmentation": ("jobs", "partial", "backend"), "grokfast": ("jobs", "backend"), "gromov": ("device",),
-           "miiii": ("device",)}
-DEFAULTS = {"jobs": 1, "partial": False, "device": "auto", "backend": "local"}
+           "miiii": ("device", "variant", "partial")}
+DEFAULTS = {"jobs": 1, "partial": False, "device": "auto", "backend": "local", "variant": "text"}
+FLAGS = {"variant": "as"}  # options whose flag is not --NAME
 
 
 def run_experiment(name: str, out, quick: bool = False, progress: bool = True, **options) -> dict:
@@ -40,7 +41,8 @@ def run_experiment(name: str, out, quick: bool = False, progress: bool = True, *
     for option, value in options.items():
         if value != DEFAULTS[option] and option not in OPTIONS.get(name, ()):
             takers = ", ".join(n for n, taken in OPTIONS.items() if option in taken)
-            raise MechgrokError(f"--{option} does not apply to experiment {name}; it applies to {takers}")
+            raise MechgrokError(f"--{FLAGS.get(option, option)} does not apply to experiment {name}; it applies to "
+                                f"{takers}")
     from pathlib import Path
 
     from ..runtime import resolve_device

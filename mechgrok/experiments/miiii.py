@@ -11,50 +11,99 @@ accuracy >= 99%), the order they grok in and the study's order claims, tabulated
 The same config without Grokfast trains beside it (``OUT/run_no_grokfast``), and the step by
 which every task has grokked in each run decides the study's third claim, that Grokfast speeds
 it up (``mechgrok.analysis.miiii.grokfast_claim``).
+
+Two readings of the study (``variant``): ``text``, the paper's text (30% of the numbers for
+training; ``presets.MIIII``), and ``code``, the study's code as it ran (50%, one dropout mask per
+step, the task losses averaged, no biases, W_out from W_in's draws, the Grokfast EMA from zero, no
+warm-up, float64, 65,536 steps; ``presets.MIIII_CODE``). ``partial=True`` tabulates the checkpoints
+written so far and trains nothing, so a run that takes several sessions reports where it stands.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
 from ..analysis.miiii import grokfast_claim
 from ..analysis.pipeline import analyze_run
+from ..analysis.report import Report
 from ..config import TrainConfig
-from ..presets import MIIII, MIIII_QUICK
+from ..errors import MechgrokError
+from ..presets import MIIII, MIIII_CODE, MIIII_CODE_QUICK, MIIII_QUICK
 from ..run import load_run
 from ..train import train
 from ..tables import markdown_table, write_table
 
 RUN_SUBDIR = "run"
 BASELINE_SUBDIR = "run_no_grokfast"  # the same config without the filter: the Grokfast claim's control
+VARIANTS = {"text": (MIIII, MIIII_QUICK), "code": (MIIII_CODE, MIIII_CODE_QUICK)}
+TITLES = {"text": "as the paper's text describes it", "code": "as the study's code ran it"}
 
 
-def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto") -> dict[str, list]:
-    """Train (or resume) the run and its twin without Grokfast, analyse both (``mechgrok analyze``), tabulate."""
+def configs(out: Path, quick: bool, variant: str, device: str = "auto") -> tuple[TrainConfig, TrainConfig]:
+    """The run (with Grokfast) and its twin without the filter, under ``out``."""
+    if variant not in VARIANTS:
+        raise MechgrokError(f"unknown miiii variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    full, small = VARIANTS[variant]
+    cfg = TrainConfig(**(small if quick else full), device=device, out=str(out / RUN_SUBDIR))
+    return cfg, cfg.replace(grokfast="none", out=str(out / BASELINE_SUBDIR))
+
+
+def _analysed(cfg: TrainConfig, partial: bool, progress: bool) -> Report | None:
+    """The run's report; with ``partial``, None for a run with no checkpoint yet (it has not started)."""
+    if partial and not (Path(cfg.run.out) / "checkpoints").is_dir():
+        return None
+    if partial and not load_run(cfg.run.out).steps:
+        return None
+    return analyze_run(cfg.run.out, progress=progress)
+
+
+def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto", variant: str = "text",
+        partial: bool = False) -> dict[str, list]:
+    """Train (or resume) the run and its twin without Grokfast, analyse both (``mechgrok analyze``), tabulate.
+
+    ``partial``: train nothing; tabulate the checkpoints each run has so far."""
     out = Path(out)
+    cfg, plain = configs(out, quick, variant, device)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig(**(MIIII_QUICK if quick else MIIII), device=device, out=str(out / RUN_SUBDIR))
-    plain = cfg.replace(grokfast="none", out=str(out / BASELINE_SUBDIR))
-    for config in (cfg, plain):
-        train(config, progress=progress)
-    report, baseline = (analyze_run(c.run.out, progress=progress) for c in (cfg, plain))
-    plain_steps = {r.q: r.grok_step for r in baseline.tasks.table}
-    table = [{**vars(r), "grok_step_no_grokfast": plain_steps[r.q]} for r in report.tasks.table]
-    claims = [*report.tasks.claims, grokfast_claim(report.tasks.table, baseline.tasks.table, cfg.optim.steps)]
+    if not partial:
+        for config in (cfg, plain):
+            train(config, progress=progress)
+    report, baseline = (_analysed(c, partial, progress) for c in (cfg, plain))
+    if report is None:
+        raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first (the command without --partial)")
+    plain_steps = {r.q: r.grok_step for r in baseline.tasks.table} if baseline else {}
+    table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
+    claims = list(report.tasks.claims)
+    if baseline is not None:
+        claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
     write_table(out / "miiii", table)
     write_table(out / "miiii_curves", load_run(cfg.run.out).metrics())
-    write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
-    rows = [[r["q"], r["grok_step"], r["grok_step_no_grokfast"], f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}",
-             f"{r['noise_r2']:.3f}"] for r in table]
-    markdown = markdown_table(["q", "grok step (test acc >= 99%)", "without Grokfast", "final test acc",
+    if baseline is not None:
+        write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
+    (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick))
+    return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
+
+
+def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Report | None, table: list[dict],
+              claims: list, variant: str, quick: bool) -> str:
+    reached = report.final.step
+    target = cfg.optim.steps
+    rows = [[r["q"], r["grok_step"], "not started" if baseline is None else r["grok_step_no_grokfast"],
+             f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
+    markdown = markdown_table(["q", "grok step (test acc >= 99%)", "without Grokfast", "test acc at the last step",
                                "W_E R^2 on period-q features", "same fit on noise"], rows)
     order = ", ".join(str(q) for q in report.tasks.order)
-    plain_order = ", ".join(str(q) for q in baseline.tasks.order)
+    if baseline is None:
+        plain_line = "Without Grokfast: not started."
+    else:
+        plain_order = ", ".join(str(q) for q in baseline.tasks.order)
+        plain_line = (f"Without Grokfast ({baseline.final.step} of {plain.optim.steps} steps): "
+                      f"{plain_order or 'no task has grokked'}")
     claim_lines = "\n".join(f"- {c.claim}: **{c.verdict}**" for c in claims)
-    (out / "miiii.md").write_text(
-        f"# miiii, p={cfg.data.p}, {report.final.step} steps{' (quick)' if quick else ''}\n\n{markdown}\n"
-        f"Grok order: {order or 'no task has grokked'}\n\n"
-        f"Without Grokfast ({baseline.final.step} steps): {plain_order or 'no task has grokked'}\n\n"
-        f"## The study's claims in this run\n\n{claim_lines}\n\n"
-        f"Figures: `{cfg.run.out}/analysis/task_order.html`, `losses.html` (and the same under "
-        f"`{plain.run.out}`).\n")
-    return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
+    progress = "" if reached >= target else f" (in progress: {reached} of {target} steps)"
+    return (f"# miiii {TITLES[variant]}, p={cfg.data.p}, frac_train {cfg.data.frac_train}, {reached} steps"
+            f"{progress}{' (quick)' if quick else ''}\n\n{markdown}\n"
+            f"Grok order: {order or 'no task has grokked'}\n\n{plain_line}\n\n"
+            f"## The study's claims in this run\n\n{claim_lines}\n\n"
+            f"Figures: `{cfg.run.out}/analysis/task_order.html`, `losses.html` (and the same under "
+            f"`{plain.run.out}`).\n")

@@ -222,3 +222,11 @@ def test_train_help_names_each_section_in_a_sentence(capsys):
         main(["train", "--help"])
     headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("data (", "optim ("))]
     assert len(headers) == 2 and all(line.endswith("):") and ";)" not in line for line in headers), headers
+
+
+def test_train_help_lists_the_miiii_codes_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--dropout-mask", "--task-loss", "--biases", "--mlp-init", "--grokfast-start", "--dtype"):
+        assert flag in out, flag

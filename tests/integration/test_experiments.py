@@ -167,3 +167,29 @@ def test_augmentation_accuracy_claims():
         r["final_val_acc"] = 0.03
     assert summarise(runs, ["perm"], ("baseline", "combined 15%"), 3)[2] == [{"claim": claim,
                                                                               "verdict": "does not hold"}]
+
+
+def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
+    """--as code: the study code's settings (half the numbers for training, ...) on both runs; --partial before any
+    checkpoint is one line, after training it tabulates the checkpoints without training."""
+    out = tmp_path / "code"
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out", str(out)]) == 2
+    assert "has no checkpoint yet" in capsys.readouterr().err
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--out", str(out)]) == 0
+    for sub, grokfast in (("run", "ema"), ("run_no_grokfast", "none")):
+        cfg = load_run(out / sub).config
+        assert (cfg.data.frac_train, cfg.model.dropout_mask, cfg.optim.task_loss, cfg.model.biases,
+                cfg.model.mlp_init, cfg.optim.grokfast_start, cfg.model.dtype, cfg.optim.warmup_steps) == (
+            0.5, "step", "mean", "none", "tied", "zero", "float64", 0)
+        assert cfg.optim.grokfast == grokfast
+    curves = _rows(out / "miiii_curves.csv")
+    assert float(curves[0]["train_loss"]) == pytest.approx(1.0, abs=0.25)  # the mean over tasks: ~1 at init
+    text = (out / "miiii.md").read_text()
+    assert text.startswith("# miiii as the study's code ran it, p=11, frac_train 0.5, 300 steps (quick)")
+    table = (out / "miiii.csv").read_text()
+    (out / "miiii.md").unlink()
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out", str(out)]) == 0
+    assert (out / "miiii.csv").read_text() == table and (out / "miiii.md").read_text() == text
+    assert load_run(out / "run").steps[-1] == 300  # nothing trained further
+    assert main(["experiment", "grokfast", "--quick", "--as", "code", "--out", str(tmp_path / "g")]) == 2
+    assert "--as does not apply to experiment grokfast" in capsys.readouterr().err

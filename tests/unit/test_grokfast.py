@@ -49,3 +49,17 @@ def test_grokfast_changes_training_and_resumes_exactly(tmp_path, kind):
     resumed = train(small_config(tmp_path / "split", steps=30, **cfg), progress=False)
     for name, tensor in load_run(straight.run_dir).state_dict(30)[0].items():
         torch.testing.assert_close(load_run(resumed.run_dir).state_dict(30)[0][name], tensor, rtol=0, atol=1e-6)
+
+
+def test_ema_from_zero_starts_at_one_minus_alpha_times_the_gradient():
+    """start='zero' (the miiii code's zero-initialised EMAs): mu_1 = (1 - alpha) g_1, then the same recursion."""
+    model = nn.Linear(2, 1, bias=False)
+    f = GradientFilter(model, "ema", alpha=0.9, lamb=2.0, window=1, start="zero")
+    sequence = [torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 0.5]])]
+    mu = torch.zeros(1, 2)
+    for g in sequence:
+        model.weight.grad = g.clone()
+        f.apply()
+        mu = 0.9 * mu + 0.1 * g
+        torch.testing.assert_close(model.weight.grad, g + 2.0 * mu)
+    torch.testing.assert_close(f.state["weight"], mu)

@@ -35,3 +35,15 @@ def test_multi_head_objective_scores_each_head():
 
 def test_sum_of_squared_weights():
     assert sum_sq_weights([torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]) == 14.0
+
+
+def test_mean_task_loss_is_the_sum_over_the_number_of_heads():
+    """task_loss='mean' (the miiii code averages CE_q / ln q over the tasks): exactly sum / T; uniform logits give 1."""
+    from mechgrok.metrics import Objective
+
+    heads = (2, 3, 5)
+    torch.manual_seed(0)
+    logits, labels = torch.randn(40, sum(heads)), torch.stack([torch.randint(q, (40,)) for q in heads], 1)
+    total, mean = Objective(heads).loss(logits, labels), Objective(heads, mean=True).loss(logits, labels)
+    assert mean.item() == pytest.approx(total.item() / 3, rel=1e-15)
+    assert Objective(heads, mean=True).loss(torch.zeros(40, 10), labels).item() == pytest.approx(1.0)

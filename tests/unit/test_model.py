@@ -16,7 +16,7 @@ def _assert_same_logits(run, step, inputs=None):
         expected = hooked(inputs)[:, -1]
         got = ours(inputs)
     assert expected.shape == (len(inputs), run.n_classes)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.to(expected.dtype), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_trained_checkpoint_loads_into_hooked_transformer_with_identical_logits(grokked_run):
@@ -112,3 +112,61 @@ def test_he_init_has_the_miiii_codes_scales():
         assert w.abs().max().item() <= 2 * std / 0.87962566103423978 + 1e-6, name
     paper = Transformer(ModelConfig(d_model=d, n_heads=h, d_head=e, d_mlp=m), vocab, out, heads)
     assert abs(paper.blocks[0].mlp.W_in.std().item() * d ** 0.5 - 1) < 0.05  # the paper's N(0, 1/d_model)
+
+
+def test_step_dropout_mask_drops_the_same_units_for_every_example():
+    """dropout_mask='step' (the miiii code's unbatched key): one mask for the whole batch; 'example': one each."""
+    from mechgrok import ModelConfig
+    from mechgrok.model import Block
+
+    torch.manual_seed(0)
+    x = torch.ones(64, 3, 32)
+    for mask, shared in (("step", True), ("example", False)):
+        block = Block(ModelConfig(d_model=32, d_head=8, d_mlp=64, dropout=0.5, dropout_mask=mask)).train()
+        dropped = block.drop(x)
+        assert set(dropped.unique().tolist()) == {0.0, 2.0}  # inverted dropout: kept units scaled by 1 / (1 - p)
+        same = bool((dropped == dropped[:1]).all())
+        assert same == shared, mask
+        assert torch.equal(block.eval().drop(x), x)
+
+
+def test_no_biases_leaves_b_in_b_out_zero_buffers_that_hooked_transformer_loads(tmp_path):
+    run_dir = train(small_config(tmp_path, biases="none", steps=20), progress=False).run_dir
+    run = load_run(run_dir)
+    weights = run.state_dict(run.steps[-1])[0]
+    for name in ("blocks.0.mlp.b_in", "blocks.0.mlp.b_out"):
+        assert torch.count_nonzero(weights[name]) == 0
+    model = Transformer(run.config.model, run.d_vocab, run.n_classes)
+    trained = {name for name, _ in model.named_parameters()}
+    assert "blocks.0.mlp.b_in" not in trained and "blocks.0.mlp.W_in" in trained
+    _assert_same_logits(run, run.steps[-1])
+
+
+def test_tied_mlp_init_draws_w_out_from_w_ins_draws():
+    """mlp_init='tied' (the miiii code's one key for both): W_out's flat values are W_in's times std_out / std_in,
+    exactly 0.5 under He init with d_mlp = 4 d_model; training weights otherwise independent."""
+    from mechgrok import ModelConfig
+
+    torch.manual_seed(0)
+    tied = Transformer(ModelConfig(d_model=32, d_head=8, d_mlp=128, init="he", mlp_init="tied"), 24, 23).blocks[0].mlp
+    torch.testing.assert_close(tied.W_out.detach().flatten(), 0.5 * tied.W_in.detach().flatten(), rtol=0, atol=0)
+    paper = Transformer(ModelConfig(d_model=32, d_head=8, d_mlp=128, mlp_init="tied"), 24, 23).blocks[0].mlp
+    assert torch.equal(paper.W_out.detach().flatten(), paper.W_in.detach().flatten())  # both N(0, 1/d_model)
+    free = Transformer(ModelConfig(d_model=32, d_head=8, d_mlp=128, init="he"), 24, 23).blocks[0].mlp
+    assert not torch.allclose(free.W_out.detach().flatten(), 0.5 * free.W_in.detach().flatten())
+
+
+def test_float64_training_writes_float64_checkpoints_hooked_transformer_reads(tmp_path):
+    run_dir = train(small_config(tmp_path, dtype="float64", steps=20), progress=False).run_dir
+    run = load_run(run_dir)
+    weights = run.state_dict(run.steps[-1])[0]
+    assert weights["embed.W_E"].dtype == torch.float64
+    model = Transformer(run.config.model, run.d_vocab, run.n_classes)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    # the same initial draws as float32, then float64 arithmetic
+    torch.manual_seed(0)
+    f32 = Transformer(small_config(tmp_path / "x").model, run.d_vocab, run.n_classes)
+    torch.manual_seed(0)
+    f64 = Transformer(small_config(tmp_path / "y", dtype="float64").model, run.d_vocab, run.n_classes)
+    assert torch.equal(f64.embed.W_E.float(), f32.embed.W_E)
+    _assert_same_logits(run, run.steps[-1])  # HookedTransformer (float32) agrees to float32 precision
