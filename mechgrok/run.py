@@ -164,8 +164,9 @@ class Run:
         return read_metrics(self.path / METRICS_FILE)
 
     def summary(self) -> JSONObject | None:
+        """summary.json (checked), or None before training has stopped once."""
         path = self.path / SUMMARY_FILE
-        return read_json(path) if path.is_file() else None
+        return read_summary(path) if path.is_file() else None
 
     def refresh(self) -> "Run":
         self.steps = sorted(
@@ -271,13 +272,46 @@ def load_run(path: str | Path) -> Run:
     return Run(path, cfg, d_vocab, n_classes).refresh()
 
 
+SUMMARY_NUMBERS = ("wall_seconds", "train_loss", "test_loss", "train_acc", "test_acc")
+
+
+def read_summary(path: Path) -> JSONObject:
+    """summary.json, checked: ``steps`` an integer >= 0, ``grok_step`` one or null, the losses, accuracies (in
+    [0, 1]) and wall time numbers; one line naming the field otherwise."""
+    summary = read_json(path)
+    if not isinstance(summary, dict):
+        raise MechgrokError(f"{path} is not a table of fields")
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    problem = None
+    if not whole(summary.get("steps")):
+        problem = "steps"
+    elif summary.get("grok_step") is not None and not whole(summary["grok_step"]):
+        problem = "grok_step"
+    for key in SUMMARY_NUMBERS:
+        value = summary.get(key)
+        if problem is None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                or (key.endswith("_acc") and not 0 <= value <= 1)
+                                or (key == "wall_seconds" and not 0 <= value < float("inf"))):
+            problem = key
+    if problem is not None:
+        raise MechgrokError(f"{path} is damaged: {problem} is {summary.get(problem)!r}; train the run again "
+                            "(it resumes) to rewrite it")
+    return summary
+
+
 def is_finished(run_dir: Path, steps: int) -> bool:
-    """Whether ``run_dir`` holds a run trained to ``steps`` or beyond (its summary.json says so)."""
-    summary = Path(run_dir) / SUMMARY_FILE
-    if not summary.is_file():
+    """Whether ``run_dir`` holds a run trained to ``steps`` or beyond (its summary.json says so; a damaged one
+    does not)."""
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
         return False
-    value = read_json(summary)
-    return isinstance(value, dict) and isinstance(value.get("steps"), int) and value["steps"] >= steps
+    try:
+        return read_summary(path)["steps"] >= steps
+    except MechgrokError:
+        return False
 
 
 # -- writing ----------------------------------------------------------------------------------

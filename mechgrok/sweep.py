@@ -43,7 +43,7 @@ from .errors import MechgrokError
 from .fileio import JSONObject, Row, read_document, read_json, write_json
 from .metrics import GROK_ACCURACY
 from .progress import Progress
-from .run import ANALYSIS_DIR, REPORT_FILE, SUMMARY_FILE
+from .run import ANALYSIS_DIR, REPORT_FILE, SUMMARY_FILE, read_summary
 from .runtime import check_memory, resolve_device
 
 Grid = dict[str, list[FieldValue]]  # a sweep's axes: field -> the values it takes
@@ -159,10 +159,10 @@ def is_done(cfg: TrainConfig) -> bool:
     if not path.is_file():
         return False
     try:
-        summary = read_json(path)
-        steps, test_acc = summary["steps"], summary["test_acc"]
-    except (MechgrokError, KeyError, TypeError):
+        summary = read_summary(path)
+    except MechgrokError:  # damaged: the run is trained (resumed) again, which rewrites it
         return False
+    steps, test_acc = summary["steps"], summary["test_acc"]
     stop = cfg.run.stop_at_test_acc
     return steps >= cfg.optim.steps or (bool(stop) and test_acc >= stop)
 
@@ -285,7 +285,7 @@ def run_row(run_name: str, cfg: TrainConfig, grid: Grid) -> Row | None:
 
 
 def _row(run_name: str, cfg: TrainConfig, grid: Grid, run_dir: Path) -> Row:
-    summary = read_json(run_dir / SUMMARY_FILE)
+    summary = read_summary(run_dir / SUMMARY_FILE)
     values = cfg.to_dict()
     row = {"run": run_name, **{k: values[k] for k in grid}, "outcome": outcome(summary["train_acc"],
                                                                                summary["test_acc"]),

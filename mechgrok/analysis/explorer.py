@@ -23,7 +23,7 @@ import torch
 
 from ..errors import MechgrokError
 from ..fileio import JSONObject, atomic_write
-from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, load_run
+from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, Run, load_run
 from . import trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
@@ -52,21 +52,22 @@ def _report_and_arrays(run_dir: Path) -> tuple[Report, dict[str, torch.Tensor] |
     run = load_run(run_dir)
     out = run.analysis_dir
     try:
-        report, arrays = _finished_analysis(out)
+        report, arrays = _finished_analysis(run)
     except MechgrokError:  # missing, or damaged since: analysed again, as `mechgrok analyze` would
         analyze_run(run.path, figures=False, progress=False)
-        report, arrays = _finished_analysis(out)
+        report, arrays = _finished_analysis(run)
     return report, arrays
 
 
-def _finished_analysis(out: Path) -> tuple[Report, dict[str, torch.Tensor] | None]:
+def _finished_analysis(run: Run) -> tuple[Report, dict[str, torch.Tensor] | None]:
     """The report and the explorer arrays of an analysis, which must agree (every array step has its spectrum)."""
+    out = run.analysis_dir
     if not (out / REPORT_FILE).is_file():
         raise MechgrokError(f"{out} holds no analysis")
     report = read_report(out)
     if report.circuit is None:  # the arrays exist for runs with a lens (see trajectory.py)
         return report, None
-    arrays = trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE)[0]
+    arrays = trajectory.load_arrays(out / EXPLORER_ARRAYS_FILE, run)[0]
     if not set(arrays["steps"].tolist()) <= set(report.spectra.steps):
         raise MechgrokError(f"{out}: the explorer arrays and spectrum.csv disagree")
     return report, arrays

@@ -33,6 +33,8 @@ from .measures import NeuronClusters
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
 
+    from ..run import Run
+
 MAX_MAP_STEPS = 26
 PER_KEY_FREQUENCY = 3
 UNCLUSTERED = 2
@@ -89,8 +91,74 @@ def save_arrays(path: Path, steps: list[int], rows: dict[int, dict[str, torch.Te
     save_tensors(path, tensors, {"kind": FORMAT, "key_from_step": key_from_step})
 
 
-def load_arrays(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+ROW_ARRAYS = {"neuron_freq": 2, "neuron_frac": 2, "logit_spectrum": 2, "attention_scores": 4}  # name: dims
+INDEX_ARRAYS = ("steps", "picked", "map_steps")
+
+
+def check_arrays(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+    """The arrays are shaped as ``save_arrays`` writes them (a file may hold anything); one line otherwise.
+
+    steps, picked, map_steps: 1-D integers (steps strictly increasing and >= 0, map_steps among them, picked
+    neuron indices); every row array [len(steps), ...] with its number of dimensions, neuron_freq and
+    neuron_frac of one width, picked neurons inside it; maps [len(map_steps), len(picked), n, n]; all finite.
+    """
+    def bad(why: str) -> MechgrokError:
+        return MechgrokError(f"{path} is not a usable explorer-arrays file ({why}); run `mechgrok analyze --force`")
+
+    for name in (*INDEX_ARRAYS, *ROW_ARRAYS):
+        if name not in tensors:
+            raise bad(f"no {name!r}")
+    if not isinstance(meta.get("key_from_step"), int) or isinstance(meta.get("key_from_step"), bool):
+        raise bad("no key_from_step")
+    for name in INDEX_ARRAYS:
+        t = tensors[name]
+        if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
+            raise bad(f"{name} is not a list of integers")
+    steps = tensors["steps"].tolist()
+    if any(s < 0 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise bad("steps are not increasing")
+    if not set(tensors["map_steps"].tolist()) <= set(steps):
+        raise bad("map_steps outside steps")
+    for name, dims in ROW_ARRAYS.items():
+        t = tensors[name]
+        if t.dim() != dims or t.shape[0] != len(steps) or t.is_complex() or t.dtype == torch.bool:
+            raise bad(f"{name} has shape {tuple(t.shape)}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise bad(f"{name} is not finite")
+    width = tensors["neuron_freq"].shape[1]
+    if tensors["neuron_frac"].shape[1] != width or tensors["neuron_freq"].is_floating_point():
+        raise bad("neuron_freq and neuron_frac disagree")
+    picked = tensors["picked"].tolist()
+    if any(not 0 <= n < width for n in picked):
+        raise bad("picked neurons outside the layer")
+    n_maps = len(tensors["map_steps"])
+    if n_maps:
+        maps = tensors.get("maps")
+        if maps is None or maps.dim() != 4 or tuple(maps.shape[:2]) != (n_maps, len(picked)) \
+                or maps.shape[2] != maps.shape[3] or not maps.is_floating_point() or not bool(torch.isfinite(maps).all()):
+            raise bad("maps do not match map_steps and picked")
+
+
+def run_shapes(run: Run) -> dict[str, tuple[int, ...]]:
+    """Each array's shape after its checkpoint axis in an analysis of ``run`` (maps: after the picked axis)."""
+    model, group = run.config.model, run.dataset.lens.group
+    return {"neuron_freq": (model.d_mlp,), "neuron_frac": (model.d_mlp,), "logit_spectrum": (group.n_irreps,),
+            "attention_scores": (model.n_heads, 3, run.d_vocab), "maps": (group.order, group.order)}
+
+
+def load_arrays(path: Path, run: Run | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """The arrays and metadata of ``path``, checked (``check_arrays``) and, given the ``run``, shaped for it."""
     loaded = load_tensors(path, FORMAT)
+    check_arrays(loaded.tensors, loaded.meta, Path(path))
+    if run is not None:
+        for name, shape in run_shapes(run).items():
+            if name in loaded.tensors and tuple(loaded.tensors[name].shape[1 + (name == "maps"):]) != shape:
+                raise MechgrokError(f"{path} does not fit {run.path} ({name} has shape "
+                                    f"{tuple(loaded.tensors[name].shape)}); run `mechgrok analyze --force`")
+        freq = loaded.tensors["neuron_freq"]
+        if freq.numel() and not (0 <= int(freq.min()) and int(freq.max()) < run.dataset.lens.group.n_irreps):
+            raise MechgrokError(f"{path}: neuron_freq names no irrep of {run.path}'s group; "
+                                "run `mechgrok analyze --force`")
     return loaded.tensors, loaded.meta
 
 

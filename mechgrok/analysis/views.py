@@ -50,7 +50,7 @@ class RunViews:
     @cached_property
     def arrays(self) -> dict[str, torch.Tensor] | None:
         path = self.run.analysis_dir / EXPLORER_ARRAYS_FILE
-        return trajectory.load_arrays(path)[0] if self.report.circuit is not None and path.is_file() else None
+        return trajectory.load_arrays(path, self.run)[0] if self.report.circuit is not None and path.is_file() else None
 
     @cached_property
     def lens(self) -> Lens:

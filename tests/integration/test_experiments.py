@@ -179,8 +179,8 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
     for sub, grokfast in (("run", "ema"), ("run_no_grokfast", "none")):
         cfg = load_run(out / sub).config
         assert (cfg.data.frac_train, cfg.model.dropout_mask, cfg.optim.task_loss, cfg.model.biases,
-                cfg.model.mlp_init, cfg.optim.grokfast_start, cfg.model.dtype, cfg.optim.warmup_steps) == (
-            0.5, "step", "mean", "none", "tied", "zero", "float64", 0)
+                cfg.model.mlp_init, cfg.optim.grokfast_start, cfg.model.dtype, cfg.optim.warmup_steps,
+                cfg.optim.beta2) == (0.5, "step", "mean", "none", "tied", "zero", "float64", 0, 0.999)
         assert cfg.optim.grokfast == grokfast
     curves = _rows(out / "miiii_curves.csv")
     assert float(curves[0]["train_loss"]) == pytest.approx(1.0, abs=0.25)  # the mean over tasks: ~1 at init

@@ -228,3 +228,35 @@ def test_a_cut_short_plotly_js_is_written_again(analysed, tmp_path):
     bundle.write_bytes(whole[: len(whole) // 3])  # what a kill or a full disk leaves
     analyze_run(run_dir, progress=False)
     assert bundle.read_bytes() == whole
+
+
+def test_analyze_on_a_disk_with_no_room_for_the_figures_is_one_line_and_leaves_no_debris(analysed_every_2, tmp_path,
+                                                                                        capsys):
+    """A real full disk (a small tmpfs; root on Linux, as CI runs) under the figures: one line, exit 2, no temporary
+    left, the analysis files intact; with room again, the same command finishes and plotly.min.js is whole."""
+    import subprocess
+
+    from plotly.offline import get_plotlyjs
+
+    from mechgrok.fileio import TEMPORARY_RE
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")  # CI runs as root; elsewhere the ENOSPC test in test_train
+    try:
+        run_dir = disk / "run"
+        shutil.copytree(analysed_every_2, run_dir)  # 7.5 MB: the 4.6 MB plotly.js bundle cannot fit beside it
+        before = {p.name: p.read_bytes() for p in (run_dir / "analysis").iterdir()}
+        assert main(["analyze", str(run_dir), "--every", "2", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "No space left on device" in err and err.count("\n") == 1 and "Traceback" not in err, err
+        left = {p.name: p for p in (run_dir / "analysis").iterdir()}
+        assert not [n for n in left if TEMPORARY_RE.fullmatch(n) or n.startswith(".")], sorted(left)
+        for name, content in before.items():
+            assert left[name].read_bytes() == content, name
+        subprocess.run(["mount", "-o", "remount,size=32m", str(disk)], check=True)
+        assert main(["analyze", str(run_dir), "--every", "2", "--quiet"]) == 0
+        assert (run_dir / "analysis" / "plotly.min.js").read_bytes() == get_plotlyjs().encode()
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -79,3 +79,47 @@ def test_any_spec_document_gives_a_spec_or_one_line_and_writes_nothing(tmp_path_
     except MechgrokError as err:
         assert "\n" not in str(err)
     assert sorted(p.name for p in where.iterdir()) == ["spec.json"]
+
+
+SUMMARY = {"task": "add", "p": 23, "steps": 40, "wall_seconds": 1.5, "train_loss": 0.1, "test_loss": 2.0,
+           "train_acc": 1.0, "test_acc": 0.2, "grok_step": None, "steps_per_second": 26.7}
+SUMMARY_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10, 10**30) | st.floats() | st.text(max_size=4),
+                              lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                          max_size=2), max_leaves=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from([*SUMMARY, "bogus"]), value=SUMMARY_VALUES, drop=st.booleans(),
+       whole=st.one_of(st.none(), SUMMARY_VALUES))
+def test_any_summary_json_reads_checked_or_is_one_line(tmp_path_factory, key, value, drop, whole):
+    """summary.json as a sweep table and a resume check read it: a checked row, 'not finished' (so the run is
+    trained again, which rewrites it) or one line; the file is left as it was."""
+    import json
+
+    from mechgrok import TrainConfig
+    from mechgrok.errors import MechgrokError
+    from mechgrok.presets import SMALL_GROK
+    from mechgrok.run import SUMMARY_FILE, is_finished, read_summary
+    from mechgrok.sweep import is_done, run_row
+
+    run_dir = tmp_path_factory.mktemp("summary")
+    summary = dict(SUMMARY)
+    if drop:
+        summary.pop(key, None)
+    else:
+        summary[key] = value
+    document = summary if whole is None else whole
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(document))
+    before = (run_dir / SUMMARY_FILE).read_bytes()
+    cfg = TrainConfig(**{**SMALL_GROK, "steps": 40, "out": str(run_dir)})
+    finished = is_finished(run_dir, 40)
+    assert isinstance(finished, bool) and isinstance(is_done(cfg), bool)
+    try:
+        row = run_row("run", cfg, {"seed": [0]})
+    except MechgrokError as err:
+        assert "\n" not in str(err)
+    else:
+        if row is not None:
+            checked = read_summary(run_dir / SUMMARY_FILE)
+            assert row["steps"] == checked["steps"] and 0 <= row["final_test_acc"] <= 1
+    assert (run_dir / SUMMARY_FILE).read_bytes() == before

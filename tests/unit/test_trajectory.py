@@ -1,10 +1,12 @@
 """The explorer's per-checkpoint arrays: exact where they claim to be."""
 
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mechgrok import load_run
 from mechgrok.analysis.measures import neuron_clusters
-from mechgrok.analysis.trajectory import attention_scores, map_steps, pick_neurons
+from mechgrok.analysis.trajectory import attention_scores, load_arrays, map_steps, pick_neurons
 
 from ..conftest import LEGACY_RUN
 
@@ -45,3 +47,64 @@ def test_neuron_logit_spectrum_finds_the_one_irrep_a_map_was_built_from():
     spectrum = lens.group.spectrum(W_L_T[lens.classes])
     assert spectrum.argmax().item() == chosen
     assert spectrum[torch.arange(len(spectrum)) != chosen].abs().max() < 1e-10
+
+
+# -- explorer.safetensors as a file anyone may have written ------------------------------------------------------
+ARRAY_NAMES = ["steps", "picked", "map_steps", "neuron_freq", "neuron_frac", "logit_spectrum", "attention_scores",
+               "maps", "bogus"]
+DTYPES = [torch.int64, torch.int16, torch.float16, torch.float32, torch.bool]
+
+
+@st.composite
+def _damage(draw):
+    """One change to a valid arrays file: a tensor dropped, or replaced by one of another shape, dtype or values."""
+    name = draw(st.sampled_from(ARRAY_NAMES))
+    if draw(st.booleans()):
+        return name, None
+    shape = tuple(draw(st.lists(st.integers(0, 6), max_size=4)))
+    dtype = draw(st.sampled_from(DTYPES))
+    fill = draw(st.sampled_from([0.0, -1.0, 3.0, 1e5, float("nan"), float("inf")]))
+    return name, (shape, dtype, fill)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=_damage(), key_from=st.one_of(st.integers(-5, 10**6), st.none(), st.text(max_size=3)))
+def test_any_explorer_arrays_file_loads_checked_or_is_one_line(analysed_every_2, tmp_path_factory, damage, key_from):
+    """Whatever explorer.safetensors holds (valid checksum, arbitrary tensors), reading it for the run gives arrays
+    every Python view draws from, or one line; the file is left as it was."""
+    import shutil
+
+    from mechgrok.analysis import views
+    from mechgrok.errors import MechgrokError
+    from mechgrok.fileio import load_tensors, save_tensors
+
+    run_dir = tmp_path_factory.mktemp("arrays") / "run"
+    shutil.copytree(analysed_every_2, run_dir)
+    path = run_dir / "analysis" / "explorer.safetensors"
+    loaded = load_tensors(path, "explorer-arrays")
+    tensors, meta = dict(loaded.tensors), {**loaded.meta, "key_from_step": key_from}
+    name, replacement = damage
+    if replacement is None:
+        tensors.pop(name, None)
+    else:
+        shape, dtype, fill = replacement
+        value = torch.full(shape, fill).to(dtype) if dtype.is_floating_point else torch.full(shape, fill).nan_to_num(
+            0, 0, 0).to(dtype)
+        tensors[name] = value
+    save_tensors(path, tensors, meta)
+    before = path.read_bytes()
+    run = load_run(run_dir)
+    try:
+        arrays = load_arrays(path, run)[0]
+    except MechgrokError as err:
+        assert "\n" not in str(err)
+    else:
+        opened = views.open(run)
+        step = arrays["steps"].tolist()[-1] if len(arrays["steps"]) else None
+        if step is not None and step in opened.steps:
+            for view in views.CHECKPOINT_VIEWS:
+                try:
+                    opened.at(step).view(view)
+                except MechgrokError as err:
+                    assert "\n" not in str(err)
+    assert path.read_bytes() == before
