@@ -1,17 +1,23 @@
 # `make demo`: install into .venv/, train the default model (Nanda et al.'s p=113 addition), analyse it,
 # and write its explorer (the last line printed is its path).
-# `make test`: install into .venv/ and run the test suite (what .ci/run calls).
+# `make test`: install into .venv/ and run the test suite (what .ci/run calls, with `make test-tl4`).
+# `make test-tl4`: install into .venv-tl4/ with TransformerLens 4 and run the tests that build its model.
 PY := .venv/bin/python
 RUN_DIR ?= checkpoints/add_p113_seed0
 THREADS ?= 1
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench results
+.PHONY: setup setup-tl4 demo test test-fast test-tl4 bench results
 
 .venv/.mechgrok-installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 
 setup: .venv/.mechgrok-installed
+
+.venv-tl4/.mechgrok-installed: pyproject.toml scripts/setup.sh
+	MECHGROK_VENV=.venv-tl4 MECHGROK_TL="transformer-lens>=4,<5" MECHGROK_EXTRAS=dev bash scripts/setup.sh
+
+setup-tl4: .venv-tl4/.mechgrok-installed
 
 # The PNG extra (kaleido), installed once; without it the figures are HTML only, and analyze says so in one line.
 .venv/.mechgrok-png: .venv/.mechgrok-installed
@@ -30,6 +36,10 @@ test: setup
 # The fast subset: everything but the tests marked slow (acceptance runs, notebooks).
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# Under TransformerLens 4 (TransformerBridge): every test that builds the hooked model, the slow ones aside.
+test-tl4: setup-tl4
+	.venv-tl4/bin/python -m pytest -q -m "hooked and not slow"
 
 bench: setup
 	$(PY) bench/train_speed.py

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mechgrok import TrainConfig, train
-from mechgrok.model import build_hooked_transformer
+from mechgrok.hooked import build_model
 from mechgrok.optim import make_optimizer
 from mechgrok.presets import AUGMENTATION as AUGMENTATION_PRESET
 from mechgrok.tasks import make_dataset
@@ -47,7 +47,7 @@ def loop_rate(steps: int = 300) -> float:
 def hooked_transformer_rate(cfg: TrainConfig, steps: int = 20) -> float:
     """Steps/s of full-batch AdamW on HookedTransformer itself (logits at the last position, float64 loss)."""
     data = make_dataset(cfg.data.task, cfg.data.p, cfg.data.frac_train, cfg.data.seed)
-    model = build_hooked_transformer(cfg.model, data.d_vocab, data.n_classes)
+    model = build_model(cfg.model, data.d_vocab, data.n_classes)
     optimizer = make_optimizer(model, cfg.optim)
     x, y = data.train()
 

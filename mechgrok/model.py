@@ -4,8 +4,8 @@
 ``HookedTransformer`` (same names, same shapes) and computes the same function, but
 only the logits at the last position, which is all the tasks read. In its last layer it
 therefore forms the query, attention output and MLP of the last position alone. A checkpoint
-of its state dict loads unchanged into ``HookedTransformer(hooked_config(...))``;
-``tests/test_model.py`` checks the two give the same logits on every input.
+of its state dict loads unchanged into TransformerLens's model (``mechgrok.hooked``);
+``tests/unit/test_model.py`` checks the two give the same logits on every input.
 
 Biases (a documented choice, as in Nanda et al.'s code): only the MLP biases ``b_in`` and
 ``b_out`` train. ``b_Q``, ``b_K``, ``b_V``, ``b_O`` and ``b_U`` exist, because
@@ -41,49 +41,13 @@ import math
 
 import torch
 import torch.nn.functional as F
-from typing import TYPE_CHECKING
-
 from torch import nn
 
 from .config import ModelConfig
 
-if TYPE_CHECKING:  # importing TransformerLens takes seconds; training never needs it
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
 TRAINED_BIASES = ("b_in", "b_out")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def hooked_config(cfg: ModelConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformerConfig:
-    """The HookedTransformerConfig whose model has exactly this run's parameters.
-
-    ``seed=None``: a seed there would reseed torch, numpy and random globally.
-    """
-    from transformer_lens import HookedTransformerConfig
-
-    return HookedTransformerConfig(
-        n_layers=cfg.n_layers,
-        d_model=cfg.d_model,
-        n_heads=cfg.n_heads,
-        d_head=cfg.d_head,
-        d_mlp=cfg.d_mlp,
-        d_vocab=d_vocab,
-        d_vocab_out=d_vocab_out,
-        n_ctx=3,
-        act_fn=cfg.act_fn,
-        normalization_type=None,
-        attn_only=False,
-        positional_embedding_type="standard",
-        device=device,
-        seed=None,
-    )
-
-
-def build_hooked_transformer(cfg: ModelConfig, d_vocab: int, d_vocab_out: int, device: str = "cpu") -> HookedTransformer:
-    from transformer_lens import HookedTransformer
-
-    return HookedTransformer(hooked_config(cfg, d_vocab, d_vocab_out, device))
 
 
 class _Params(nn.Module):

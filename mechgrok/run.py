@@ -6,7 +6,7 @@ This module is the only one that knows the layout of ``RUN_DIR``::
     dataset.safetensors         inputs [N, 3], labels [N] (or [N, T]), train_idx, test_idx
     metrics.jsonl               one JSON row every log_every steps and at every checkpoint
     checkpoints/step_0000100.safetensors
-                                HookedTransformer state dict (weights, no buffers) + JSON
+                                HookedTransformer-layout state dict (weights, no buffers) + JSON
                                 metadata (config, step, metrics row) + a checksum
     resume.safetensors          everything a resume needs: weights, AdamW moments, the
                                 Grokfast filter, the RNG states
@@ -36,7 +36,7 @@ from .runtime import available_bytes, n_parameters
 from .tasks import Dataset
 
 if TYPE_CHECKING:
-    from transformer_lens import HookedTransformer
+    from .hooked import HookedModel
 
 try:
     import fcntl
@@ -110,7 +110,8 @@ def weights_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
-    """Plain load_state_dict (no LayerNorm folding, no centring) keeping the model's own buffers."""
+    """Plain load_state_dict into a ``mechgrok.model.Transformer`` keeping its own buffers (TransformerLens's
+    models load through ``mechgrok.hooked.load_checkpoint``)."""
     merged = model.state_dict()
     merged.update({k: v.to(merged[k].device) for k, v in weights.items()})
     model.load_state_dict(merged, strict=True)
@@ -208,19 +209,16 @@ class Run:
             model = Transformer(self.config.model, self.d_vocab, self.n_classes)
         return {k: tuple(v.shape) for k, v in weights_only(model.state_dict()).items()}
 
-    def model(self, step: int | None = None, device: str = "cpu") -> HookedTransformer:
-        """A HookedTransformer holding the weights of checkpoint ``step`` (default: the last)."""
-        from .model import build_hooked_transformer
+    def model(self, step: int | None = None, device: str = "cpu") -> HookedModel:
+        """TransformerLens's model (HookedTransformer on TL 3, TransformerBridge on TL 4) holding the weights of
+        checkpoint ``step`` (default: the last), in eval mode."""
+        from .hooked import model_of
 
         if step is None:
             if not self.steps:
                 raise MechgrokError(f"{self.path} has no checkpoints")
             step = self.steps[-1]
-        weights = self.checkpoint(step).weights
-        model = build_hooked_transformer(self.config.model, self.d_vocab, self.n_classes, device)
-        load_weights(model, weights)
-        model.eval()
-        return model
+        return model_of(self.config.model, self.d_vocab, self.n_classes, self.checkpoint(step).weights, device)
 
 
 def _run_config(config_path: Path) -> tuple[TrainConfig, int, int]:

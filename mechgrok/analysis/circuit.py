@@ -1,4 +1,4 @@
-"""Forward passes of a HookedTransformer checkpoint over every input, and the measures read from them.
+"""Forward passes of a checkpoint in TransformerLens over every input, and the measures read from them.
 
 One path for every task with a lens (``mechgrok.lens``): the neurons are read over the lens's grid in
 its group's basis, the logits through its directions (products a o b, or 2D input terms), and the
@@ -22,16 +22,16 @@ from .miiii import periodic_r2
 from .results import Ablation, CheckpointMeasures, Circuit, LayerCircuit
 
 if TYPE_CHECKING:  # TransformerLens is imported only where a model is built (mechgrok.model)
-    from transformer_lens import HookedTransformer
+    from ..hooked import HookedModel
 
 
-def neuron_hook_name(model: HookedTransformer, layer: int | None = None) -> str:
+def neuron_hook_name(model: HookedModel, layer: int | None = None) -> str:
     """The neurons the measures read: a block's MLP activations, ``hook_post`` (default: the last block's, the
     paper's)."""
     return f"blocks.{model.cfg.n_layers - 1 if layer is None else layer}.mlp.hook_post"
 
 
-def last_position_hook(model: HookedTransformer) -> tuple[str, Callable]:
+def last_position_hook(model: HookedModel) -> tuple[str, Callable]:
     """A hook keeping only the last position of the last block's ``hook_resid_mid``.
 
     Only the last position's logits and neurons are read, and in the last block nothing else
@@ -53,7 +53,7 @@ class GridRun:
     by_layer: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-def run_model(model: HookedTransformer, data: Dataset, attention: bool = False, layer: int | None = None,
+def run_model(model: HookedModel, data: Dataset, attention: bool = False, layer: int | None = None,
               all_layers: bool = False) -> GridRun:
     """HookedTransformer's forward on every input, with hooks capturing what the measures read.
 
@@ -85,13 +85,13 @@ def _scores(logits: torch.Tensor, data: Dataset, objective: Objective | None = N
     return {k: scores[k] for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
 
 
-def neuron_logit_map(model: HookedTransformer, layer: int = -1) -> torch.Tensor:
+def neuron_logit_map(model: HookedModel, layer: int = -1) -> torch.Tensor:
     """W_L = W_out @ W_U [d_mlp, d_vocab_out] of a layer (default the last): each neuron's direct effect on the
     logits."""
     return model.blocks[layer].mlp.W_out.detach() @ model.W_U.detach()
 
 
-def neuron_logit_spectrum(model: HookedTransformer, lens: Lens, layer: int = -1) -> torch.Tensor:
+def neuron_logit_spectrum(model: HookedModel, lens: Lens, layer: int = -1) -> torch.Tensor:
     """[n_irreps] the norm of each output irrep (frequency) of W_L = W_out @ W_U: ``Group.spectrum`` of W_L^T's
     rows of the group's classes."""
     return lens.group.spectrum(neuron_logit_map(model, layer).T[lens.classes])
@@ -112,7 +112,7 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return F.cross_entropy(logits, labels).item()
 
 
-def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], grid: GridRun | None = None,
+def measure(model: HookedModel, data: Dataset, step: int, key: list[int], grid: GridRun | None = None,
             layer: int = -1, objective: Objective | None = None) -> Measured:
     """The measures of one checkpoint (weights in ``model``).
 
@@ -146,7 +146,7 @@ def measure(model: HookedTransformer, data: Dataset, step: int, key: list[int], 
     return Measured(row, lens.group.spectrum(W_E[lens.tokens]), clusters, neurons)
 
 
-def task_measures(model: HookedTransformer, data: Dataset, logits: torch.Tensor) -> dict[str, float]:
+def task_measures(model: HookedModel, data: Dataset, logits: torch.Tensor) -> dict[str, float]:
     """Multi-task (miiii) runs, per task q: test accuracy of head q, and the R^2 of W_E's number rows on
     period-q features (``analysis.miiii.periodic_r2``). {} for one-head tasks."""
     if len(data.heads) == 1:
@@ -193,7 +193,7 @@ class FinalCheckpoint:
                        per_layer=self.per_layer)
 
 
-def final_checkpoint(model: HookedTransformer, data: Dataset, step: int) -> FinalCheckpoint:
+def final_checkpoint(model: HookedModel, data: Dataset, step: int) -> FinalCheckpoint:
     """One pass of the final checkpoint (weights already in ``model``), with every layer's neurons and attention."""
     grid = run_model(model, data, attention=True, all_layers=True)
     lens = data.lens
@@ -207,7 +207,7 @@ def final_checkpoint(model: HookedTransformer, data: Dataset, step: int) -> Fina
     return FinalCheckpoint(step, grid, lens, by_layer[layer], spectrum, layer, per_layer)
 
 
-def ablations(model: HookedTransformer, data: Dataset, key: list[int], control: int | None,
+def ablations(model: HookedModel, data: Dataset, key: list[int], control: int | None,
               baseline: torch.Tensor, layer: int = -1) -> list[Ablation]:
     """Loss and accuracy (train and test) after ablations in the lens's basis at three sites.
 

@@ -24,7 +24,8 @@ from ..errors import MechgrokError
 from ..fileio import read_csv, read_json, write_csv, write_json
 from ..metrics import Objective, grok_step
 from ..progress import Progress
-from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run, load_weights
+from ..hooked import build_model, load_checkpoint
+from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run
 from ..tasks import Dataset
 from . import trajectory
 from .circuit import FinalCheckpoint, Measured, ablations, final_checkpoint, measure, neuron_logit_spectrum
@@ -68,7 +69,7 @@ class Loader:
             return False
         if not ckpt.verified:
             self.unverified.add(step)
-        load_weights(self.model, ckpt.weights)
+        load_checkpoint(self.model, ckpt.weights)
         return True
 
 
@@ -155,13 +156,11 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
     are reused when its key irreps came from the same final checkpoint (``force=True`` recomputes
     everything); a damaged previous analysis is recomputed.
     """
-    from ..model import build_hooked_transformer
-
     run = load_run(run_dir)
     chosen = select_steps(run, every, steps)
     metric_rows = run.metrics()  # read (and checked) before any work
     data = run.dataset
-    model = build_hooked_transformer(run.config.model, run.d_vocab, run.n_classes)
+    model = build_model(run.config.model, run.d_vocab, run.n_classes)
     loader = Loader(run, model)
     final_step = next((s for s in reversed(chosen) if loader.load(s)), None)
     if final_step is None:

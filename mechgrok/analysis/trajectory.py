@@ -31,7 +31,7 @@ from ..errors import MechgrokError
 from .measures import NeuronClusters
 
 if TYPE_CHECKING:
-    from transformer_lens import HookedTransformer
+    from ..hooked import HookedModel
 
     from ..run import Run
 
@@ -41,7 +41,7 @@ UNCLUSTERED = 2
 FORMAT = "explorer-arrays"
 
 
-def attention_scores(model: HookedTransformer) -> torch.Tensor:
+def attention_scores(model: HookedModel) -> torch.Tensor:
     """[heads, 3, d_vocab] layer-0 scores of the last ('=') query on each (position, token) key."""
     attn = model.blocks[0].attn
     W_E, W_pos = model.W_E.detach(), model.W_pos.detach()
@@ -67,7 +67,7 @@ def map_steps(steps: list[int]) -> list[int]:
     return [steps[i] for i in index.tolist()]
 
 
-def checkpoint_arrays(model: HookedTransformer, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
+def checkpoint_arrays(model: HookedModel, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
                       neurons: torch.Tensor | None, picked: list[int]) -> dict[str, torch.Tensor]:
     """One checkpoint's rows (``neurons`` [p, p, d_mlp] given only at the map steps)."""
     arrays = {"neuron_freq": clusters.best_freq.to(torch.int16), "neuron_frac": clusters.best_frac.half(),

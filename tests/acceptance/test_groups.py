@@ -15,6 +15,8 @@ from mechgrok.analysis import analyze_run
 from mechgrok.analysis.measures import neuron_clusters
 from mechgrok.run import load_run
 
+pytestmark = pytest.mark.hooked  # builds TransformerLens's model: make test-tl4 runs it on TL 4
+
 # The lr cut at 99% keeps these fast, edge-of-stability settings generalised: without it the div run fell back
 # to 98% by step 800 after a change of float order in the training step.
 SMALL = dict(d_model=64, d_head=16, d_mlp=256, log_every=10)

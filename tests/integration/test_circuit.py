@@ -10,6 +10,8 @@ from mechgrok.run import load_run
 
 from ..conftest import small_config
 
+pytestmark = pytest.mark.hooked  # builds TransformerLens's model: make test-tl4 runs it on TL 4
+
 
 def test_rand_control_task_grows_no_fourier_circuit(tmp_path):
     result = train(small_config(tmp_path, task="rand", steps=300, save_every=300), progress=False)

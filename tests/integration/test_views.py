@@ -2,6 +2,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.hooked  # builds TransformerLens's model: make test-tl4 runs it on TL 4
+
 
 def test_every_view_in_python_at_a_checkpoint(analysed_every_2):
     from mechgrok import MechgrokError, load_run

@@ -87,3 +87,15 @@ def test_lower_layers_know_nothing_of_the_analysis():
                 "mechgrok.tables", "mechgrok.model", "mechgrok.config"):
         assert not any(m.startswith(("mechgrok.analysis", "mechgrok.experiments", "mechgrok.sweep"))
                        for m in graph[low]), (low, graph[low])
+
+
+def test_only_the_hooked_module_imports_transformer_lens():
+    """TransformerLens 3 and 4 differ (HookedTransformer vs TransformerBridge): one module owns the difference."""
+    importers = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            if any(n.split(".")[0] == "transformer_lens" for n in names):
+                importers.add(_module_name(path))
+    assert importers == {"mechgrok.hooked"}, importers

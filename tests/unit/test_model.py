@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mechgrok import load_run, train
@@ -5,6 +6,8 @@ from mechgrok.model import Transformer
 from mechgrok.run import load_weights
 
 from ..conftest import small_config
+
+pytestmark = pytest.mark.hooked  # builds TransformerLens's model: make test-tl4 runs it on TL 4
 
 
 def _assert_same_logits(run, step, inputs=None):

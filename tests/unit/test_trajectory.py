@@ -1,5 +1,6 @@
 """The explorer's per-checkpoint arrays: exact where they claim to be."""
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +10,8 @@ from mechgrok.analysis.measures import neuron_clusters
 from mechgrok.analysis.trajectory import attention_scores, load_arrays, map_steps, pick_neurons
 
 from ..conftest import LEGACY_RUN
+
+pytestmark = pytest.mark.hooked  # builds TransformerLens's model: make test-tl4 runs it on TL 4
 
 
 def test_attention_maps_rebuilt_from_score_tables_equal_hooked_transformers_pattern():
