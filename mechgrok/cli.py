@@ -1,4 +1,4 @@
-"""``mechgrok`` command line: ``train``, ``analyze``, ``explore`` and ``experiment``.
+"""``mechgrok`` command line: ``train``, ``analyze``, ``explore``, ``experiment``, ``sweep`` and ``import``.
 
 Every TrainConfig field is a ``train`` flag named after it in kebab case (``frac_train`` ->
 ``--frac-train``), grouped by config section. Precedence: recipe < ``--config FILE`` < flags.
@@ -149,6 +149,28 @@ def _add_sweep_parser(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_import_parser(commands) -> None:
+    from .foreign import FORMATS
+
+    parser = commands.add_parser(
+        "import", help="turn a run saved by other code into a run directory (then analyze, explore, notebooks)",
+        description="Read a foreign grokking run without unpickling code (TransformerLens's grokking demo, "
+                    "ARENA's full_run_data.pth, the progress-measures paper's directory, or a directory of "
+                    "HookedTransformer state dicts) and write it as an ordinary run directory.")
+    parser.add_argument("path", metavar="PATH", help="the file or directory")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory to write (new or empty)")
+    parser.add_argument("--format", choices=FORMATS, help="the format (default: detected from the file's keys)")
+    parser.add_argument("--task", help="the task (the files do not record it), e.g. add")
+    parser.add_argument("--p", type=int, help="p (default: the model's number of output classes)")
+    parser.add_argument("--frac-train", type=float, help="a split drawn as mechgrok draws one, for files that "
+                                                         "store none (arena, state-dicts)")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of that split (default 0)")
+    parser.add_argument("--index-file", metavar="JSON", help="the split instead: {\"train_indices\": [a*p+b, ...], "
+                                                             "\"test_indices\": [...] (optional)}")
+    parser.add_argument("--act-fn", choices=("relu", "gelu", "silu"), help="the activation, for files that do not "
+                                                                          "record it (default relu)")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad command line is one ``mechgrok: error:`` line (the usage block on ``--help`` only), and
     a value such as ``-1e-3`` is read as a number, not as a flag (then checked like any other value)."""
@@ -171,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explore_parser(commands)
     _add_experiment_parser(commands)
     _add_sweep_parser(commands)
+    _add_import_parser(commands)
     return parser
 
 
@@ -186,6 +209,18 @@ def _train(args: argparse.Namespace) -> None:
         cfg = cfg.replace(out=f"checkpoints/{cfg.run_name}_{args.recipe}")
     result = train(cfg, progress=not args.quiet)
     print(result.summary_line())
+
+
+def _import(args: argparse.Namespace) -> None:
+    from .foreign import import_run
+
+    out = import_run(args.path, args.out, args.format, args.task, args.p, args.frac_train, args.seed, args.index_file,
+                     args.act_fn)
+    from .run import load_run
+
+    run = load_run(out)
+    print(f"imported {args.path} ({run.imported_from['format']}): {run.config.data.task} p={run.config.data.p}, "
+          f"{len(run.steps)} checkpoints (steps {run.steps[0]}..{run.steps[-1]}) -> {out}; next: mechgrok analyze {out}")
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -238,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         {"train": _train, "analyze": _analyze, "explore": _explore, "experiment": _experiment,
-         "sweep": _sweep}[args.command](args)
+         "sweep": _sweep, "import": _import}[args.command](args)
     except MechgrokError as err:
         print(f"mechgrok: error: {err}", file=sys.stderr)
         return 2

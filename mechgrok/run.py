@@ -145,6 +145,12 @@ class Run:
     def checkpoint_dir(self) -> Path:
         return self.path / CHECKPOINT_DIR
 
+    @cached_property
+    def imported_from(self) -> JSONObject | None:
+        """Where ``mechgrok import`` read this run from ({path, format}), or None for a run trained here."""
+        source = read_json(self.path / CONFIG_FILE).get("imported_from")
+        return source if isinstance(source, dict) else None
+
     @property
     def analysis_dir(self) -> Path:
         return self.path / ANALYSIS_DIR
@@ -345,6 +351,9 @@ class RunWriter:
             raise MechgrokError(f"output {path} exists and is not a directory")
         if path.is_dir() and (path / CONFIG_FILE).is_file():
             existing = load_run(path)
+            if existing.imported_from:
+                raise MechgrokError(f"{path} was imported from {existing.imported_from.get('path')} "
+                                    f"(mechgrok import); it holds no training state, so it cannot be trained further")
             mismatch = cfg.differences(existing.config)
             if mismatch:
                 raise MechgrokError(f"{path} holds a run of another config ({mismatch}); choose another --out")
@@ -384,9 +393,11 @@ class RunWriter:
             self._lock.close()
             self._lock = None
 
-    def write_config(self, cfg: TrainConfig, d_vocab: int, n_classes: int) -> None:
+    def write_config(self, cfg: TrainConfig, d_vocab: int, n_classes: int, source: JSONObject | None = None) -> None:
+        """config.json; ``source``: where an imported run came from (such a run is not trained further)."""
+        extra = {"imported_from": source} if source else {}
         write_json(self.path / CONFIG_FILE, {"format": RUN_FORMAT, "config": cfg.to_dict(),
-                                             "d_vocab": d_vocab, "n_classes": n_classes})
+                                             "d_vocab": d_vocab, "n_classes": n_classes, **extra})
 
     def save_dataset(self, data: Dataset, cfg: TrainConfig) -> None:
         save_tensors(self.path / DATASET_FILE,
