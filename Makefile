@@ -7,7 +7,7 @@ RUN_DIR ?= checkpoints/add_p113_seed0
 THREADS ?= 1
 ARGS ?=
 
-.PHONY: setup setup-tl4 demo test test-fast test-tl4 bench results
+.PHONY: setup setup-tl4 demo test test-fast test-tl4 bench results docs
 
 .venv/.mechgrok-installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -54,3 +54,10 @@ results: setup .venv/.mechgrok-png
 	.venv/bin/mechgrok train --task add --p 113 --threads $(THREADS) --out $(RUN_DIR)
 	.venv/bin/mechgrok analyze $(RUN_DIR) --png
 	$(PY) scripts/publish_results.py $(RUN_DIR) results/add_p113_seed0
+	$(PY) scripts/sync_results.py
+
+# The docs site (docs/, mkdocs-material, the API reference from the docstrings) into site/; --strict: a broken link
+# or a missing page is an error. Results pages quote results/<study>/README.md, refreshed by scripts/sync_results.py.
+docs: setup
+	$(PY) scripts/sync_results.py
+	.venv/bin/mkdocs build --strict

@@ -8,6 +8,7 @@ Bad input ends in one ``mechgrok: error: ...`` line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     except MechgrokError as err:
         print(f"mechgrok: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (e.g. `| head`): nothing more to say, and nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("mechgrok: interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
