@@ -146,6 +146,9 @@ def _add_sweep_parser(commands) -> None:
     parser.add_argument("--jobs", type=int, help="runs side by side, one thread each (default: CPU count)")
     parser.add_argument("--out", help="sweep directory (default: the spec's out, else checkpoints/sweep_NAME)")
     parser.add_argument("--partial", action="store_true", help="write the table from finished runs; train nothing")
+    parser.add_argument("--batch", type=int, help="train up to N runs together in each worker, one stacked step "
+                                                  "(runs that share the model's shapes; default: the spec's batch, "
+                                                  "else 1)")
     parser.add_argument("--png", action="store_true", help="PNG copies of the figures too (kaleido + Chromium)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -266,7 +269,7 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.address and args.backend != "ray":
         raise MechgrokError("--address applies to --backend ray only")
     spec, rows = run_sweep(args.spec, args.backend, args.jobs, args.address, args.out, args.partial,
-                           not args.quiet, args.png)
+                           not args.quiet, args.png, args.batch)
     print(f"{len(rows)} of {len(spec.points)} runs finished; table in {spec.out / TABLE_NAME}.md")
 
 

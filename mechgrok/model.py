@@ -163,6 +163,8 @@ class Transformer(nn.Module):
                else initial_weight(cfg, (d, d_vocab_out), d * out_heads))
         self.unembed = _Params({"W_U": W_U}, {"b_U": torch.zeros(d_vocab_out)})
         self.to(DTYPES[cfg.dtype])  # drawn in float32 whatever the dtype, so float64 runs start from the same weights
+        # every input ends in '=', the last vocabulary entry (set by the batched trainer: vmap cannot branch on data)
+        self.single_query = False
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if len(self.blocks) == 1:
@@ -195,10 +197,11 @@ class Transformer(nn.Module):
         keys = torch.einsum("pvd,hde->pvhe", resid, a.W_K) + a.b_K  # [pos, vocab, head, d_head]
         values = torch.einsum("pvd,hde->pvhe", resid, a.W_V) + a.b_V
         last = tokens[:, -1]
-        if bool((last == last[0]).all()):
+        if self.single_query or bool((last == last[0]).all()):
             # Every task ends in '=': one query for the whole batch, so each key position's score is a
             # function of its token alone, a [vocab, head] table; no per-example dot products.
-            q = torch.einsum("d,hde->he", resid[-1, last[0]], a.W_Q) + a.b_Q  # [head, d_head]
+            query = resid[-1, -1] if self.single_query else resid[-1, last[0]]  # '=' is the last vocabulary entry
+            q = torch.einsum("d,hde->he", query, a.W_Q) + a.b_Q  # [head, d_head]
             tables = torch.einsum("pvhe,he->pvh", keys, q)  # [pos, vocab, head]
             scores = torch.stack([gather(tables[j], tokens[:, j]) for j in range(n_pos)], 2)  # [batch, head, pos]
         else:

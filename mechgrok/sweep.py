@@ -52,8 +52,9 @@ SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
 TABLE_NAME = "sweep"  # sweep.csv and sweep.md
 SWEEP_FORMAT = "mechgrok.sweep"
-SPEC_KEYS = ("name", "out", "analyze", "base", "grid")
+SPEC_KEYS = ("name", "out", "analyze", "batch", "base", "grid")
 BACKENDS = ("local", "ray")
+MAX_BATCH = 4096
 # Omnigrok's outcomes (Liu et al. 2023), from the last logged metrics of a run.
 OUTCOMES = ("generalises", "memorises only", "fails to fit")
 
@@ -68,6 +69,7 @@ class SweepSpec:
     base: ConfigValues
     grid: dict[str, list[Any]]
     points: list[tuple[str, TrainConfig]] = field(repr=False)
+    batch: int = 1  # runs trained together in one process (mechgrok.batched); not part of the identity
 
     @property
     def identity(self) -> JSONObject:
@@ -97,6 +99,9 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
     analyze = doc.get("analyze", False)
     if not isinstance(analyze, bool):
         raise MechgrokError(f"{where}: analyze must be true or false, got {analyze!r}")
+    batch = doc.get("batch", 1)
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise MechgrokError(f"{where}: batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     base = TrainConfig.checked_values(doc.get("base", {}), f"{where} [base]")
     grid = doc.get("grid")
     if not isinstance(grid, dict) or not grid:
@@ -131,7 +136,7 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
             raise MechgrokError(f"{where}: two grid points map to the run directory {run_name} (values that differ "
                                 "only in characters a directory name leaves out); make them differ")
         points.append((run_name, cfg))
-    return SweepSpec(name, out, analyze, base, {k: list(v) for k, v in grid.items()}, points)
+    return SweepSpec(name, out, analyze, base, {k: list(v) for k, v in grid.items()}, points, batch)
 
 
 def claim_directory(spec: SweepSpec) -> None:
@@ -180,24 +185,48 @@ def run_task(cfg: TrainConfig, analyze: bool = False) -> str:
     return cfg.run.out
 
 
-def _local(tasks: list[TrainConfig], analyze: bool, jobs: int, address: str | None) -> Iterator[tuple[int, Any]]:
-    """Yield (index, run dir or exception) as runs finish, from ``jobs`` worker processes (in-process for 1)."""
+def run_unit(unit: list[TrainConfig], analyze: bool = False) -> list[str | MechgrokError]:
+    """One worker's task: a run, or a batch of runs trained together (``mechgrok.batched``), each then analysed
+    when asked; per run, its directory or the one-line error that stopped it."""
+    if len(unit) == 1:
+        try:
+            return [run_task(unit[0], analyze)]
+        except MechgrokError as err:
+            return [err]
+    from .batched import train_batch
+
+    todo = [cfg for cfg in unit if not is_done(cfg)]
+    trained = {o.cfg.run.out: o for o in train_batch(todo)} if todo else {}
+    results: list[str | MechgrokError] = []
+    for cfg in unit:
+        outcome = trained.get(cfg.run.out)
+        if outcome is not None and outcome.error is not None:
+            results.append(outcome.error)
+            continue
+        try:
+            results.append(run_task(cfg, analyze))  # trained: only the analysis is left
+        except MechgrokError as err:
+            results.append(err)
+    return results
+
+
+def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
+           address: str | None) -> Iterator[tuple[int, Any]]:
+    """Yield (index, per-run outcomes or an exception) as units finish, from ``jobs`` worker processes (in-process
+    for 1)."""
     if jobs <= 1:
-        for index, cfg in enumerate(tasks):
-            try:
-                yield index, run_task(cfg, analyze)
-            except MechgrokError as err:
-                yield index, err
+        for index, unit in enumerate(units):
+            yield index, run_unit(unit, analyze)
         return
     # spawn, not fork: a forked child inherits the parent's OpenMP thread pool in an unusable state
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_task, cfg, analyze): index for index, cfg in enumerate(tasks)}
+        futures = {pool.submit(run_unit, unit, analyze): index for index, unit in enumerate(units)}
         for future in as_completed(futures):
             error = future.exception()
             yield futures[future], error if error is not None else future.result()
 
 
-def _ray(tasks: list[TrainConfig], analyze: bool, jobs: int, address: str | None) -> Iterator[tuple[int, Any]]:
+def _ray(units: list[list[TrainConfig]], analyze: bool, jobs: int, address: str | None) -> Iterator[tuple[int, Any]]:
     """The same, as Ray tasks of one CPU each on a local cluster of ``jobs`` CPUs, or on the cluster at ``address``."""
     try:
         import ray
@@ -212,8 +241,8 @@ def _ray(tasks: list[TrainConfig], analyze: bool, jobs: int, address: str | None
             raise MechgrokError(f"cannot start or reach a Ray cluster{f' at {address}' if address else ''}: "
                                 f"{str(err).splitlines()[0]}") from None
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
-        pending = {remote.remote(cfg, analyze): index for index, cfg in enumerate(tasks)}
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_unit)
+        pending = {remote.remote(unit, analyze): index for index, unit in enumerate(units)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(done[0])
@@ -230,11 +259,15 @@ BACKEND_RUNNERS: dict[str, Callable[..., Iterator[tuple[int, Any]]]] = {"local":
 
 
 def execute(configs: list[TrainConfig], backend: str = "local", jobs: int = 1, address: str | None = None,
-            analyze: bool = False, progress: bool = True, desc: str = "runs") -> dict[str, str]:
+            analyze: bool = False, progress: bool = True, desc: str = "runs", batch: int = 1) -> dict[str, str]:
     """Train (and optionally analyse) every config not yet finished; returns {run dir: error} for the failed ones.
 
-    Paths are made absolute first, since a Ray worker's working directory is not the caller's.
+    ``batch`` > 1: runs that share the model's shapes train together, up to ``batch`` per worker
+    (``mechgrok.batched``). Paths are made absolute first, since a Ray worker's working directory is not the
+    caller's.
     """
+    from .batched import batch_groups
+
     if backend not in BACKENDS:
         raise MechgrokError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if jobs < 1:
@@ -244,14 +277,16 @@ def execute(configs: list[TrainConfig], backend: str = "local", jobs: int = 1, a
                            threads=1 if side_by_side and not cfg.run.threads else cfg.run.threads) for cfg in configs]
     todo = [cfg for cfg in configs if not (is_done(cfg) and (not analyze or (
         Path(cfg.run.out) / ANALYSIS_DIR / REPORT_FILE).is_file()))]
+    units = batch_groups(todo, batch) if batch > 1 else [[cfg] for cfg in todo]
     bar = Progress(len(configs), len(configs) - len(todo), desc, progress, interval=10.0)
     failures = {}
-    for index, outcome in BACKEND_RUNNERS[backend](todo, analyze, jobs, address):
-        if isinstance(outcome, BaseException):
-            if not isinstance(outcome, MechgrokError):
-                raise outcome
-            failures[todo[index].run.out] = str(outcome)
-        bar.update(1)
+    for index, outcomes in BACKEND_RUNNERS[backend](units, analyze, jobs, address):
+        if isinstance(outcomes, BaseException):  # the worker itself failed: a bug, not a run's one-line error
+            raise outcomes
+        for cfg, outcome in zip(units[index], outcomes):
+            if isinstance(outcome, MechgrokError):
+                failures[cfg.run.out] = str(outcome)
+            bar.update(1)
     bar.close()
     return failures
 
@@ -377,9 +412,13 @@ def _cell(value: Any) -> str:
 
 def run_sweep(path: str | Path, backend: str = "local", jobs: int | None = None, address: str | None = None,
               out: str | Path | None = None, partial: bool = False, progress: bool = True,
-              png: bool = False) -> tuple[SweepSpec, list[dict]]:
-    """Check the spec, claim the directory, run what is not finished (unless ``partial``) and write the results."""
+              png: bool = False, batch: int | None = None) -> tuple[SweepSpec, list[dict]]:
+    """Check the spec, claim the directory, run what is not finished (unless ``partial``) and write the results.
+
+    ``batch`` (default: the spec's ``batch``, else 1): runs trained together per worker."""
     spec = load_spec(path, out)
+    if batch is not None and not 1 <= batch <= MAX_BATCH:
+        raise MechgrokError(f"--batch must be from 1 to {MAX_BATCH}, got {batch}")
     if backend not in BACKENDS:
         raise MechgrokError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "ray":  # fail before creating anything
@@ -396,7 +435,7 @@ def run_sweep(path: str | Path, backend: str = "local", jobs: int | None = None,
     failures = {}
     if not partial:
         failures = execute([cfg for _, cfg in spec.points], backend, jobs or os.cpu_count() or 1, address,
-                           spec.analyze, progress, desc=spec.name)
+                           spec.analyze, progress, desc=spec.name, batch=batch or spec.batch)
     rows = sweep_rows(spec)
     write_results(spec, rows, None if partial else time.perf_counter() - start, png)
     if failures:

@@ -156,17 +156,25 @@ class Trainer:
         return bool(threshold) and row["test_acc"] >= threshold
 
     # -- one step, one evaluation, one save ---------------------------------------------------
-    def train_step(self) -> None:
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's learning rate set, and its (inputs, labels)."""
         for group in self.optimizer.param_groups:
             group["lr"] = scheduled_lr(self.cfg.optim, self.step, self.decayed)
-        x, y = self.batches.batch(self.step)
-        loss = self.objective.loss(self.model(x), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        return self.batches.batch(self.step)
+
+    def update(self) -> None:
+        """The Grokfast filter (if any) and AdamW on the gradients in ``.grad``; one step done."""
         if self.grad_filter:
             self.grad_filter.apply()
         self.optimizer.step()
         self.step += 1
+
+    def train_step(self) -> None:
+        x, y = self.next_batch()
+        loss = self.objective.loss(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.update()
 
     def evaluate(self) -> MetricsRow:
         """The metrics row at this step, computed in eval mode (no dropout), training mode restored after."""
@@ -205,34 +213,49 @@ class Trainer:
         return steps / (time.perf_counter() - start)
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def start(self) -> None:
+        """Log (and save) step 0 of a new run; start the clock and the progress bar."""
         cfg = self.cfg
-        try:
-            if self.step == 0 and not self.writer.metrics():  # a resume at step 0 has its step-0 row already
-                self._save(self._log())
-            rows = self.writer.metrics()
+        if self.step == 0 and not self.writer.metrics():  # a resume at step 0 has its step-0 row already
+            self._save(self._log())
+        stop = cfg.run.stop_at_test_acc
+        self.reached = bool(stop) and self.writer.metrics()[-1]["test_acc"] >= stop
+        self.bar = Progress(cfg.optim.steps, min(self.step, cfg.optim.steps), self.path.name, self.progress)
+        self.started = time.perf_counter() - self.elapsed
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.cfg.optim.steps or self.reached
+
+    def after_step(self) -> None:
+        """Log, save and check the early stop where this step asks for it."""
+        cfg = self.cfg
+        self.elapsed = time.perf_counter() - self.started
+        logged = self.step % cfg.run.log_every == 0 or self.step == cfg.optim.steps
+        saved = is_save_step(cfg, self.step)
+        if logged or saved:
+            row = self._log()
+            self.bar.set(train_loss=f"{row['train_loss']:.3g}", test_loss=f"{row['test_loss']:.3g}",
+                         test_acc=f"{row['test_acc']:.3f}")
             stop = cfg.run.stop_at_test_acc
-            reached = bool(stop) and rows[-1]["test_acc"] >= stop
-            bar = Progress(cfg.optim.steps, min(self.step, cfg.optim.steps), self.path.name, self.progress)
-            started = time.perf_counter() - self.elapsed
-            while self.step < cfg.optim.steps and not reached:
+            self.reached = bool(stop) and row["test_acc"] >= stop
+            if saved or self.reached:
+                self._save(row)
+        self.bar.update(1)
+
+    def finish(self) -> TrainResult:
+        self.bar.close()
+        return TrainResult(self.path, self._summary())
+
+    def run(self) -> TrainResult:
+        try:
+            self.start()
+            while not self.finished:
                 self.train_step()
-                self.elapsed = time.perf_counter() - started
-                logged = self.step % cfg.run.log_every == 0 or self.step == cfg.optim.steps
-                saved = is_save_step(cfg, self.step)
-                if logged or saved:
-                    row = self._log()
-                    bar.set(train_loss=f"{row['train_loss']:.3g}", test_loss=f"{row['test_loss']:.3g}",
-                            test_acc=f"{row['test_acc']:.3f}")
-                    reached = bool(stop) and row["test_acc"] >= stop
-                    if saved or reached:
-                        self._save(row)
-                bar.update(1)
-            bar.close()
-            summary = self._summary()
+                self.after_step()
+            return self.finish()
         finally:
             self.writer.close()
-        return TrainResult(self.path, summary)
 
     def _summary(self) -> JSONObject:
         rows = self.writer.metrics()
