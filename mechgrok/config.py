@@ -259,6 +259,7 @@ FIELD_KIND: dict[str, str] = {f.name: f.type for s in SECTIONS for f in fields(s
 # Fields that may change between a run and its resumption without changing its results.
 RESUMABLE_FIELDS = ("steps", *(f.name for f in fields(RunConfig)))
 # Fields every config.json has had since the first release; later ones default when missing.
+RUN_CONFIG_FORMAT = "mechgrok.run"  # config.json's "format" (mechgrok.run.RUN_FORMAT)
 CORE_FIELDS = ("task", "p", "frac_train", "seed", "n_layers", "d_model", "n_heads", "d_head", "d_mlp")
 
 
@@ -352,8 +353,12 @@ class TrainConfig:
 
     @classmethod
     def file_values(cls, path: str | Path) -> ConfigValues:
-        """The fields a TOML (``.toml``) or JSON file sets, checked."""
+        """The fields a TOML (``.toml``) or JSON file sets, checked; a run's config.json gives its run's fields
+        (``mechgrok train --config RUN/config.json`` resumes that run, or with another ``--out`` trains its like)."""
         values = read_document(path, "config file")
+        if isinstance(values, dict) and values.get("format") == RUN_CONFIG_FORMAT and isinstance(values.get("config"),
+                                                                                                 dict):
+            values = values["config"]
         return cls.checked_values(values, source=str(path))
 
     def identity(self) -> ConfigValues:

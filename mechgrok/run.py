@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .config import CORE_FIELDS, TrainConfig
+from .config import CORE_FIELDS, RUN_CONFIG_FORMAT, TrainConfig
 from .errors import MechgrokError
 from .metrics import MetricsRow
 from .fileio import (JSONObject, TEMPORARY_RE, load_tensors, read_json, read_jsonl, remove_stale_temporaries, save_tensors, write_json,
@@ -56,7 +56,7 @@ MEASURES_FILE = "measures.csv"
 SPECTRUM_FILE = "spectrum.csv"
 EXPLORER_ARRAYS_FILE = "explorer.safetensors"
 EXPLORER_FILE = "explorer.html"
-RUN_FORMAT = "mechgrok.run"
+RUN_FORMAT = RUN_CONFIG_FORMAT
 CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
 
 

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from mechgrok import load_run
 from mechgrok.cli import main
 
 
@@ -230,3 +231,12 @@ def test_train_help_lists_the_miiii_codes_options(capsys):
     out = capsys.readouterr().out
     for flag in ("--dropout-mask", "--task-loss", "--biases", "--mlp-init", "--grokfast-start", "--dtype"):
         assert flag in out, flag
+
+
+def test_a_runs_config_json_is_a_config_file_that_resumes_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["train", "--p", "23", "--d-model", "32", "--d-head", "8", "--d-mlp", "64", "--steps", "20",
+            "--save-every", "10", "--quiet", "--out", str(run_dir)]
+    assert main(argv) == 0
+    assert main(["train", "--config", str(run_dir / "config.json"), "--steps", "30", "--quiet"]) == 0
+    assert load_run(run_dir).steps[-1] == 30
