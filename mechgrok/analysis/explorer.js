@@ -67,8 +67,13 @@ function titled(value) {
   return value;
 }
 
+// offline page: no plotly logo linking out, no cloud or Chart Studio control; plots follow their panel's width
+const PLOT_CONFIG = {displaylogo: false, showLink: false, showSendToCloud: false, showEditInChartStudio: false,
+                     responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"]};
+
 function draw(id, traces, layout) {
-  return Plotly.react(panel(id), titled(traces), titled(Object.assign({margin: {t: 60}}, layout)));
+  return Plotly.react(panel(id), titled(traces), titled(Object.assign({margin: {t: 60}, autosize: true}, layout)),
+                      PLOT_CONFIG);
 }
 
 function panel(id) {
@@ -283,6 +288,7 @@ function togglePlay() {
   const button = document.getElementById("play");
   if (timer) { clearInterval(timer); timer = null; button.innerHTML = "&#9654;"; return; }
   button.innerHTML = "&#10074;&#10074;";
+  if (idx >= (runs[current].steps || runs[current].measures.step).length - 1) go(0);  // at the end: from the start
   timer = setInterval(() => {
     const steps = runs[current].steps || runs[current].measures.step;
     if (idx >= steps.length - 1) togglePlay(); else go(idx + 1);
@@ -293,10 +299,12 @@ const runSelect = document.getElementById("run");
 runs.forEach((r, i) => { const o = document.createElement("option"); o.value = i; o.textContent = r.name;
                          runSelect.appendChild(o); });
 document.getElementById("runpick").style.display = runs.length > 1 ? "" : "none";
-runSelect.addEventListener("change", e => selectRun(Number(e.target.value)));
+runSelect.addEventListener("change", e => { selectRun(Number(e.target.value)); e.target.blur(); });
 document.getElementById("slider").addEventListener("input", e => go(Number(e.target.value)));
-document.getElementById("neuron").addEventListener("change", () => drawNeuron(runs[current],
-  (runs[current].steps || runs[current].measures.step)[idx]));
+document.getElementById("neuron").addEventListener("change", e => {
+  drawNeuron(runs[current], (runs[current].steps || runs[current].measures.step)[idx]);
+  e.target.blur();  // the arrow keys move the step again, not the neuron
+});
 document.getElementById("play").addEventListener("click", togglePlay);
 document.addEventListener("keydown", e => {
   if (e.target.tagName === "SELECT") return;

@@ -77,6 +77,28 @@ def test_explorer_is_offline_and_every_panel_follows_the_slider(browser, explore
     assert page.errors == []
 
 
+def test_no_control_links_out_and_the_step_keeps_the_keys_after_a_pick(browser, explored):
+    """Issue 27, items 7 and 9: no plotly logo link, cloud or Chart Studio control on any panel; after the neuron
+    picker the arrow keys move the step again; play at the last checkpoint starts from the first."""
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    page.wait_for_selector("#embed .modebar", state="attached")
+    links = page.evaluate("Array.from(document.querySelectorAll('.modebar a, .modebar-btn')).map(e => "
+                          "(e.getAttribute('href') || '') + ' ' + (e.getAttribute('data-title') || ''))")
+    assert links and not [t for t in links if "http" in t or "plotly" in t.lower() or "cloud" in t.lower()
+                          or "share" in t.lower() or "chart studio" in t.lower()], links
+    page.select_option("#neuron", index=2)
+    before = page.evaluate("Number(document.getElementById('slider').value)")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("Number(document.getElementById('slider').value)") == before + 1
+    last = page.evaluate("Number(document.getElementById('slider').max)")
+    page.locator("#slider").fill(str(last))
+    page.click("#play")
+    page.wait_for_timeout(600)
+    assert page.evaluate("Number(document.getElementById('slider').value)") < last  # restarted, moving
+    page.click("#play")
+    assert page.errors == []
+
+
 def test_a_group_run_gets_every_panel_in_its_irreps(browser, tmp_path):
     from mechgrok import train
 
