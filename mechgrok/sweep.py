@@ -308,7 +308,11 @@ def outcome(train_acc: float, test_acc: float) -> str:
 
 
 def run_row(run_name: str, cfg: TrainConfig, grid: Grid) -> Row | None:
-    """One table row read from the run directory (None while the run is unfinished)."""
+    """One table row read from the run directory (None while the run is unfinished; a damaged summary.json is one
+    line naming it: a sweep without --partial trains the run again first, which rewrites it)."""
+    summary = Path(cfg.run.out) / SUMMARY_FILE
+    if summary.is_file():
+        read_summary(summary)
     if not is_done(cfg):
         return None
     run_dir = Path(cfg.run.out)

@@ -21,6 +21,7 @@ written so far and trains nothing, so a run that takes several sessions reports 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..analysis.miiii import grokfast_claim
@@ -81,7 +82,35 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     if baseline is not None:
         write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
     (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick))
+    if variant == "code" and not quick:
+        _compare_with_text(out, table, report.final.step)
     return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
+
+
+TEXT_CURVES = Path("results/experiments/miiii/miiii_curves.csv")  # the text run's committed per-task curves
+
+
+def _compare_with_text(out: Path, table: list[dict], step: int) -> None:
+    """miiii_vs_text.md: per task, this (code) run's test accuracy at its last step beside the text run's at the
+    same step and its grok step, read from the text run's committed curves (nothing when they are absent)."""
+    from ..fileio import read_csv
+
+    curves = read_csv(TEXT_CURVES)
+    if not curves:
+        return
+    at = max((r for r in curves if r["step"] <= step), key=lambda r: r["step"])
+    text_grok = {}
+    for r in curves:
+        for row in table:
+            key = f"test_acc_q{row['q']}"
+            if row["q"] not in text_grok and r.get(key, 0) >= 0.99:
+                text_grok[row["q"]] = r["step"]
+    rows = [[row["q"], f"{row['final_test_acc']:.3f}", f"{at.get('test_acc_q' + str(row['q']), math.nan):.3f}",
+             row["grok_step"], text_grok.get(row["q"])] for row in table]
+    header = ["q", f"code (frac 0.5): test acc at step {step}", f"text (frac 0.3): test acc at step {at['step']}",
+              "code: grok step", "text: grok step (of 40,000; 69,000 extended)"]
+    (out / "miiii_vs_text.md").write_text(f"# miiii at step {step}: the study's code (frac 0.5) beside the paper's "
+                                          f"text (frac 0.3)\n\n{markdown_table(header, rows)}\n")
 
 
 def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Report | None, table: list[dict],
