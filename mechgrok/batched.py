@@ -86,6 +86,7 @@ class BatchedTrainer:
             raise
         self.module = self.trainers[0][1].model
         self.module.single_query = True
+        self._buffers: tuple[tuple, dict[str, torch.Tensor]] = ((), {})
         self.objective = self.trainers[0][1].objective
 
     def _run_loss(self, params, buffers, x, y):
@@ -95,9 +96,13 @@ class BatchedTrainer:
         """One vmap'd gradient for every active run: [{name: grad}] in ``active``'s order."""
         batches = [t.next_batch() for t in active]
         names = [name for name, p in self.module.named_parameters() if p.requires_grad]
-        params = {n: torch.stack([dict(t.model.named_parameters())[n].detach() for t in active]) for n in names}
-        buffers = {n: torch.stack([b for t in active for k, b in t.model.named_buffers() if k == n])
-                   for n, _ in self.module.named_buffers()}
+        own = [dict(t.model.named_parameters()) for t in active]
+        params = {n: torch.stack([run[n].detach() for run in own]) for n in names}
+        members = tuple(id(t) for t in active)
+        if self._buffers[0] != members:  # the fixed biases never change: stacked again only when the batch does
+            owned = [dict(t.model.named_buffers()) for t in active]
+            self._buffers = (members, {n: torch.stack([run[n] for run in owned]) for n in owned[0]})
+        buffers = self._buffers[1]
         x = torch.stack([b[0] for b in batches])
         y = torch.stack([b[1] for b in batches])
         grads = vmap(grad(self._run_loss), randomness="different")(params, buffers, x, y)
