@@ -61,7 +61,11 @@ class RunViews:
     def steps(self) -> list[int]:
         return self.arrays["steps"].tolist() if self.arrays is not None else [m.step for m in self.report.measures]
 
-    def at(self, step: int) -> "CheckpointViews":
+    def at(self, step: int, nearest: bool = False) -> "CheckpointViews":
+        """One analysed checkpoint's views; ``nearest``: the analysed step closest to ``step`` (the earlier on a
+        tie) instead of an error when ``step`` was not analysed."""
+        if nearest and self.steps:
+            step = min(self.steps, key=lambda s: (abs(s - step), s))
         if step not in self.steps:
             raise MechgrokError(f"step {step} was not analysed; analysed steps run {self.steps[0]}..{self.steps[-1]} "
                                 f"({len(self.steps)} of them, e.g. {self.steps[: 5]})")

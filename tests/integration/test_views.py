@@ -26,3 +26,16 @@ def test_every_view_in_python_at_a_checkpoint(analysed_every_2):
         open_views(run).at(middle + 1)
     box = widget(run, ["losses", "attention"])
     assert box.children[0].value == steps[-1] and len(box.children[0].options) == len(steps)
+
+
+def test_views_import_from_the_package_and_take_the_nearest_step(analysed_every_2):
+    from mechgrok import MechgrokError, load_run
+    from mechgrok import views as top
+
+    opened = top.open(load_run(analysed_every_2))
+    steps = opened.steps
+    assert opened.at(steps[1] + 1, nearest=True).step == steps[1]
+    assert opened.at(10**9, nearest=True).step == steps[-1]
+    with pytest.raises(MechgrokError, match="was not analysed"):
+        opened.at(steps[1] + 1)
+    assert callable(top.widget)
