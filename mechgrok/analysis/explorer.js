@@ -36,6 +36,33 @@ const runs = RUNS.map(r => Object.assign({}, r, {label: plain(r.name),
   basisArr: decode(r.basis),
 }));
 
+// The largest value a panel shows at any checkpoint, so its axis stays fixed while the slider moves and growth
+// can be seen: the spectra's non-trivial entries, and the largest cluster of any step.
+function axisMaxima(r) {
+  if (!r.freq) return;
+  const widest = arr => {
+    const width = arr.shape[1];
+    let best = 0;
+    for (let i = 0; i < arr.data.length; i++) if (i % width && arr.data[i] > best) best = arr.data[i];
+    return best;
+  };
+  r.embedMax = widest(r.embed);
+  r.logitMax = widest(r.logit);
+  const n = r.freq.shape[1];
+  r.clusterMax = r.min_neurons;
+  for (let c = 0; c < r.freq.shape[0]; c++) {
+    const counts = {};
+    for (let j = 0; j < n; j++) {
+      if (r.frac.data[c * n + j] > r.threshold) {
+        const f = r.freq.data[c * n + j];
+        counts[f] = (counts[f] || 0) + 1;
+        if (counts[f] > r.clusterMax) r.clusterMax = counts[f];
+      }
+    }
+  }
+}
+runs.forEach(axisMaxima);
+
 // a title template of views.TITLES ({step}, {unit}, {min_neurons}) filled in for run r at a step
 function fill(template, r, step) {
   return template.replace(/\{(step|unit|min_neurons)\}/g, (_, k) => String({step, unit: r.unit, min_neurons: r.min_neurons}[k]));
@@ -174,11 +201,14 @@ function drawStep() {
   const category = {type: "category", categoryorder: "array", categoryarray: names};
   draw("embed", [{type: "bar", x: names, y: spectrum.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    panelLayout(r, "embed", step, {xaxis: category}));
+    panelLayout(r, "embed", step, {xaxis: category, yaxis: {range: [0, 1.05 * r.embedMax]}}));
+  const allUnits = r.units.slice(1).concat([r.units[0]]);  // every unit on the scatter's axis, at every step
+  const everyUnit = {type: "category", categoryorder: "array", categoryarray: allUnits,
+                     range: [-0.5, allUnits.length - 0.5]};
   const freq = row(r.freq, idx), frac = row(r.frac, idx);
   draw("neurons", [{type: "scatter", mode: "markers", x: freq.map(k => unitName(r, k)), y: frac,
     text: freq.map((_, j) => "neuron " + j), marker: {size: 5, color: freq.map(f => key.has(f) ? "crimson" : "grey")}}],
-    panelLayout(r, "neurons", step, {xaxis: category, yaxis: {range: [0, 1.02]},
+    panelLayout(r, "neurons", step, {xaxis: everyUnit, yaxis: {range: [0, 1.02]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.threshold, y1: r.threshold,
                line: {dash: "dot"}}]}));
   const counts = {};
@@ -187,12 +217,12 @@ function drawStep() {
   draw("clusters", [{type: "bar", x: cks.map(k => unitName(r, k)), y: cks.map(k => counts[k]),
     text: cks.map(k => counts[k]), textposition: "outside", marker: {color: cks.map(k => key.has(k) ? "crimson" : "grey")}}],
     panelLayout(r, "clusters", step, {xaxis: {type: "category"},
-     yaxis: {range: [0, 1.15 * Math.max(r.min_neurons, ...cks.map(k => counts[k]))]},
+     yaxis: {range: [0, 1.15 * r.clusterMax]},
      shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: r.min_neurons, y1: r.min_neurons, line: {dash: "dot"}}]}));
   const logit = row(r.logit, idx);
   draw("logit", [{type: "bar", x: names, y: logit.slice(1),
     marker: {color: ks.map(k => key.has(k) ? "crimson" : "steelblue")}}],
-    panelLayout(r, "logit", step, {xaxis: category}));
+    panelLayout(r, "logit", step, {xaxis: category, yaxis: {range: [0, 1.05 * r.logitMax]}}));
   drawAttention(r, step);
   drawNeuron(r, step);
 }

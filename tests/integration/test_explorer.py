@@ -99,6 +99,24 @@ def test_no_control_links_out_and_the_step_keeps_the_keys_after_a_pick(browser, 
     assert page.errors == []
 
 
+def test_axes_stay_fixed_over_the_run_so_growth_shows(browser, explored):
+    """Issue 27, item 3: each per-checkpoint panel's value axis is the maximum over every checkpoint, and the neuron
+    scatter names every unit at every step."""
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    ranges = "['embed', 'logit', 'clusters'].map(id => document.getElementById(id).layout.yaxis.range.join(','))"
+    first = page.evaluate(ranges)
+    units = page.evaluate("document.getElementById('neurons').layout.xaxis.categoryarray.length")
+    for position in ("5", page.evaluate("document.getElementById('slider').max")):
+        page.locator("#slider").fill(str(position))
+        page.wait_for_timeout(200)
+        assert page.evaluate(ranges) == first
+        assert page.evaluate("document.getElementById('neurons').layout.xaxis.categoryarray.length") == units
+    tallest = page.evaluate("Math.max(...document.getElementById('embed').data[0].y)")
+    assert tallest <= float(first[0].split(",")[1])
+    assert units == 12  # p=23: k=1..11 and the trivial irrep
+    assert page.errors == []
+
+
 def test_a_group_run_gets_every_panel_in_its_irreps(browser, tmp_path):
     from mechgrok import train
 
