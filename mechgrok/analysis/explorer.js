@@ -120,9 +120,28 @@ function phaseShapes(r) {
   return out;
 }
 
+// the landmarks of every time axis: the phases, named, and the grok step (first logged test accuracy >= 99%)
+function landmarks(r) {
+  const shapes = phaseShapes(r), annotations = shapes.map(band => ({xref: "x", yref: "paper", x: (band.x0 + band.x1) / 2,
+    y: 1, yanchor: "bottom", text: band.name, showarrow: false, font: {size: 10, color: "#555"}}));
+  if (r.grok_step !== null && r.grok_step !== undefined) {
+    shapes.push({type: "line", name: "grok", xref: "x", yref: "paper", x0: r.grok_step, x1: r.grok_step, y0: 0, y1: 1,
+                 line: {color: "seagreen", width: 2, dash: "dash"}});
+    annotations.push({xref: "x", yref: "paper", x: r.grok_step, y: 0.02, xanchor: "left", showarrow: false,
+                      text: " grok " + r.grok_step, font: {size: 10, color: "seagreen"}});
+  }
+  return {shapes, annotations};
+}
+
+// the x range of every time axis: a margin before step 0, so the cursor there is not hidden by the axis line
+function stepRange(r) {
+  const steps = r.steps || r.measures.step, last = steps[steps.length - 1] || 1;
+  return [-0.02 * last, 1.02 * last];
+}
+
 function marker(step) {
-  return {type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1,
-          line: {color: "black", width: 1.5, dash: "dot"}};
+  return {type: "line", name: "cursor", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1,
+          line: {color: "black", width: 2, dash: "dot"}};
 }
 
 const LOG = {type: "log", exponentformat: "power"};
@@ -143,21 +162,22 @@ function drawStatic() {
                               line: {color: COLORS[i % 6], dash: "dash"}}])
     : lines(r, ["train_loss", "test_loss", "restricted_loss", "excluded_loss"],
             ["train loss", "test loss", "restricted loss", "excluded loss"]);
-  const shapes = runs.length > 1 ? runs.flatMap(q => phaseShapes(q)) : phaseShapes(r);
+  const marks = landmarks(r), time = {title: "step", range: stepRange(r)};
+  const shapes = runs.length > 1 ? runs.flatMap(q => phaseShapes(q)) : marks.shapes;
   draw("losses", lossTraces, {title: "Losses" + (runs.length > 1 ? " of every run" : "") +
-    " (phases shaded)", xaxis: {title: "step"}, yaxis: Object.assign({title: "cross-entropy"}, LOG),
-    shapes, legend: LEGEND});
+    " (phases shaded)", xaxis: time, yaxis: Object.assign({title: "cross-entropy"}, LOG),
+    shapes, annotations: runs.length > 1 ? [] : marks.annotations, legend: LEGEND});
   draw("accuracy", lines(r, ["train_acc", "test_acc"], ["train accuracy", "test accuracy"]),
-    {title: "Accuracy", xaxis: {title: "step"}, yaxis: {title: "accuracy", range: [0, 1.02]},
-     shapes: phaseShapes(r), legend: LEGEND});
+    {title: "Accuracy", xaxis: time, yaxis: {title: "accuracy", range: [0, 1.02]},
+     shapes: marks.shapes, annotations: marks.annotations, legend: LEGEND});
   draw("norm", [
     {x: r.measures.step, y: r.measures.gini_embed, name: "Gini: W_E's norms in the basis"},
     {x: r.measures.step, y: r.measures.gini_neuron_logit, name: "Gini: W_out W_U's norms in the basis"},
     {x: r.measures.step, y: r.measures.sum_sq_weights, name: "sum of squared weights", yaxis: "y2",
      line: {dash: "dash"}}].filter(t => t.y.some(v => v !== null)),
-    {title: "Weight norm and Gini", xaxis: {title: "step"}, yaxis: {title: "Gini", range: [0, 1]},
+    {title: "Weight norm and Gini", xaxis: time, yaxis: {title: "Gini", range: [0, 1]},
      yaxis2: {title: "sum of squared weights", overlaying: "y", side: "right", rangemode: "tozero",
-              showgrid: false}, shapes: phaseShapes(r), legend: LEGEND});
+              showgrid: false}, shapes: marks.shapes, annotations: marks.annotations, legend: LEGEND});
   if (runs.length > 1) {
     const ks = [...new Set(runs.flatMap(q => Object.keys(q.cluster_sizes_final || {})))].sort((a, b) => a - b);
     draw("compare", runs.map((q, i) => ({type: "bar", name: q.label,
@@ -178,7 +198,7 @@ function drawStatic() {
     hovertemplate: "neuron %{customdata} at step %{x}: %{text}<extra></extra>"}],
     {title: "Neurons' dominant " + r.unit + " over training (sorted by final cluster; blank: none > " +
        Math.round(100 * r.threshold) + "%)",
-     xaxis: {title: "step"}, yaxis: {title: "neuron (sorted)", showticklabels: false}});
+     xaxis: time, yaxis: {title: "neuron (sorted)", showticklabels: false}});
 }
 
 function nearestMap(r, step) {
@@ -190,9 +210,10 @@ function nearestMap(r, step) {
 function drawStep() {
   const r = runs[current], step = (r.steps || r.measures.step)[idx];
   document.getElementById("steplabel").textContent = "step " + step;
-  for (const id of ["losses", "accuracy", "norm"]) {
+  for (const id of ["losses", "accuracy", "norm", "neuronmap"]) {
     const el = document.getElementById(id);
-    const shapes = (el.layout.shapes || []).filter(s => s.type !== "line").concat([marker(step)]);
+    if (!el || !el.layout) continue;
+    const shapes = (el.layout.shapes || []).filter(s => s.name !== "cursor").concat([marker(step)]);
     Plotly.relayout(el, {shapes});
   }
   if (!r.freq) return;

@@ -64,7 +64,7 @@ def test_explorer_is_offline_and_every_panel_follows_the_slider(browser, explore
     assert page.inner_text("#steplabel") != label_before
     assert all(_y(page, name) != values for name, values in before.items())
     assert _z(page, "attention") != attention_before
-    marker = page.evaluate("document.getElementById('losses').layout.shapes.filter(s => s.type === 'line')[0].x0")
+    marker = page.evaluate("document.getElementById('losses').layout.shapes.filter(s => s.name === 'cursor')[0].x0")
     assert f"step {marker}" == page.inner_text("#steplabel")
     page.keyboard.press("ArrowLeft")  # the arrow keys step through checkpoints
     assert page.evaluate("Number(document.getElementById('slider').value)") == 9
@@ -114,6 +114,34 @@ def test_axes_stay_fixed_over_the_run_so_growth_shows(browser, explored):
     tallest = page.evaluate("Math.max(...document.getElementById('embed').data[0].y)")
     assert tallest <= float(first[0].split(",")[1])
     assert units == 12  # p=23: k=1..11 and the trivial irrep
+    assert page.errors == []
+
+
+def test_time_axes_carry_the_named_phases_the_grok_step_and_a_cursor(browser, explored):
+    """Issue 27, item 4: the phases named and the grok step drawn on every time axis; the cursor visible at step 0
+    (the axis starts before it) and on the neurons x checkpoints map too."""
+    from mechgrok.analysis.pipeline import load_report
+
+    report = load_report(explored)
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    for panel in ("losses", "accuracy", "norm"):
+        texts = page.evaluate(f"document.getElementById('{panel}').layout.annotations.map(a => a.text)")
+        assert {"memorization", "circuit formation", "cleanup"} <= set(texts), texts
+        assert f" grok {report.grok_step}" in texts
+        grok = page.evaluate(f"document.getElementById('{panel}').layout.shapes.filter(s => s.name === 'grok')"
+                             ".map(s => s.x0)")
+        assert grok == [report.grok_step]
+        assert page.evaluate(f"document.getElementById('{panel}').layout.xaxis.range[0]") < 0
+    page.locator("#slider").fill("0")
+    page.wait_for_timeout(200)
+    for panel in ("losses", "neuronmap"):
+        assert page.evaluate(f"document.getElementById('{panel}').layout.shapes.filter(s => s.name === 'cursor')"
+                             ".map(s => s.x0)") == [0]
+    page.locator("#slider").fill("4")
+    page.wait_for_timeout(200)
+    step = int(page.inner_text("#steplabel").split()[-1])
+    assert page.evaluate("document.getElementById('neuronmap').layout.shapes.filter(s => s.name === 'cursor')"
+                         ".map(s => s.x0)") == [step]
     assert page.errors == []
 
 
