@@ -122,8 +122,10 @@ function phaseShapes(r) {
 
 // the landmarks of every time axis: the phases, named, and the grok step (first logged test accuracy >= 99%)
 function landmarks(r) {
-  const shapes = phaseShapes(r), annotations = shapes.map(band => ({xref: "x", yref: "paper", x: (band.x0 + band.x1) / 2,
-    y: 1, yanchor: "bottom", text: band.name, showarrow: false, font: {size: 10, color: "#555"}}));
+  // neighbouring names on two rows, so narrow phases do not print over each other
+  const shapes = phaseShapes(r), annotations = shapes.map((band, i) => ({xref: "x", yref: "paper",
+    x: (band.x0 + band.x1) / 2, y: 1 + 0.07 * (i % 2), yanchor: "bottom", text: band.name, showarrow: false,
+    font: {size: 10, color: "#555"}}));
   if (r.grok_step !== null && r.grok_step !== undefined) {
     shapes.push({type: "line", name: "grok", xref: "x", yref: "paper", x0: r.grok_step, x1: r.grok_step, y0: 0, y1: 1,
                  line: {color: "seagreen", width: 2, dash: "dash"}});
