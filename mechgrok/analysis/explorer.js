@@ -80,6 +80,9 @@ function unitName(r, k) { return r.units[k]; }
 const PHASE = {memorization: "rgba(99,110,250,0.12)", "circuit formation": "rgba(239,85,59,0.12)",
                cleanup: "rgba(0,204,150,0.14)"};
 const COLORS = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"];
+// distinct colours for categories (key frequencies or irreps): Okabe-Ito, then Tableau
+const CATEGORICAL = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442", "#000000",
+                     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"];
 let current = 0, idx = 0, timer = null;
 const grid = document.getElementById("grid");
 
@@ -193,8 +196,16 @@ function drawStatic() {
   const n = r.freq.shape[1], C = r.steps.length;
   const z = r.neuron_order.map(j => Array.from({length: C}, (_, c) =>
     r.frac.data[c * n + j] > r.threshold ? r.freq.data[c * n + j] : null));
-  draw("neuronmap", [{type: "heatmap", x: r.steps, y: r.neuron_order.map((j, i) => i), z,
-    colorscale: "Jet", colorbar: {title: r.unit + " (index)"}, hoverongaps: false,
+  // a categorical palette: one colour per key unit (named on the colour bar), every other unit one grey
+  const keyUnits = r.key || [], kinds = keyUnits.length + 1;
+  const colour = i => i < keyUnits.length ? CATEGORICAL[i % CATEGORICAL.length] : "#b0b0b0";
+  const colorscale = Array.from({length: kinds}, (_, i) => [[i / kinds, colour(i)], [(i + 1) / kinds, colour(i)]]).flat();
+  const category = z.map(line => line.map(k => k === null ? null : (keyUnits.includes(k) ? keyUnits.indexOf(k)
+                                                                                        : keyUnits.length)));
+  draw("neuronmap", [{type: "heatmap", x: r.steps, y: r.neuron_order.map((j, i) => i), z: category,
+    zmin: -0.5, zmax: kinds - 0.5, colorscale, hoverongaps: false,
+    colorbar: {title: r.unit, tickvals: Array.from({length: kinds}, (_, i) => i),
+               ticktext: keyUnits.map(k => unitName(r, k)).concat(["other"])},
     customdata: r.neuron_order.map(j => Array(C).fill(j)),
     text: z.map(line => line.map(k => k === null ? "" : unitName(r, k))),
     hovertemplate: "neuron %{customdata} at step %{x}: %{text}<extra></extra>"}],

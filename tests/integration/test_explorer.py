@@ -145,6 +145,21 @@ def test_time_axes_carry_the_named_phases_the_grok_step_and_a_cursor(browser, ex
     assert page.errors == []
 
 
+def test_the_neuron_map_names_each_key_unit_in_its_own_colour(browser, explored):
+    """Issue 27, item 5: a categorical palette with names (one colour per key frequency, the rest one grey), not a
+    continuous scale in which two frequencies share a colour."""
+    from mechgrok.analysis.pipeline import load_report
+
+    circuit = load_report(explored).circuit
+    page = _open(browser, explored / "analysis" / "explorer.html")
+    bar = page.evaluate("document.getElementById('neuronmap').data[0].colorbar.ticktext")
+    assert bar == [f"k={k}" for k in circuit.frequencies] + ["other"]
+    scale = page.evaluate("document.getElementById('neuronmap').data[0].colorscale.map(s => s[1])")
+    key_colours = scale[: 2 * len(circuit.frequencies): 2]
+    assert len(set(key_colours)) == len(circuit.frequencies) and scale[-1] not in key_colours
+    assert page.errors == []
+
+
 def test_a_group_run_gets_every_panel_in_its_irreps(browser, tmp_path):
     from mechgrok import train
 
