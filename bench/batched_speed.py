@@ -35,20 +35,13 @@ def batched(p: int, n: int, steps: int, threads: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         batch = BatchedTrainer([config(p, seed, f"{tmp}/{seed}", threads) for seed in range(n)])
         live = [t for _, t in batch.trainers]
-
-        def step():
-            for trainer, grads in zip(live, batch._gradients(live)):
-                for name, param in trainer.model.named_parameters():
-                    param.grad = grads[name]
-                trainer.update()
         for _ in range(3):
-            step()
+            batch.step(live)
         start = time.perf_counter()
         for _ in range(steps):
-            step()
+            batch.step(live)
         rate = n * steps / (time.perf_counter() - start)
-        for _, trainer in batch.trainers:
-            trainer.writer.close()
+        batch.close()
         return rate
 
 

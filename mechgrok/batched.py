@@ -108,6 +108,19 @@ class BatchedTrainer:
         grads = vmap(grad(self._run_loss), randomness="different")(params, buffers, x, y)
         return [{n: grads[n][i] for n in names} for i in range(len(active))]
 
+    def step(self, active: list[Trainer]) -> None:
+        """One training step of every run in ``active``: the stacked gradient, then each run's own update."""
+        self.module.train()
+        for trainer, grads in zip(active, self._gradients(active)):
+            for name, p in trainer.model.named_parameters():
+                if name in grads:
+                    p.grad = grads[name]
+            trainer.update()
+
+    def close(self) -> None:
+        for _, trainer in self.trainers:
+            trainer.writer.close()
+
     def run(self) -> list[Outcome]:
         live: list[tuple[int, Trainer]] = []
         try:
@@ -117,17 +130,12 @@ class BatchedTrainer:
                     live.append((index, trainer))
             live = self._retire(live)
             while live:
-                self.module.train()
-                for (index, trainer), grads in zip(live, self._gradients([t for _, t in live])):
-                    for name, p in trainer.model.named_parameters():
-                        if name in grads:
-                            p.grad = grads[name]
-                    trainer.update()
+                self.step([t for _, t in live])
+                for index, trainer in live:
                     self._guard(index, trainer, trainer.after_step)
                 live = self._retire([(i, t) for i, t in live if self.outcomes[i].error is None])
         finally:
-            for _, trainer in self.trainers:
-                trainer.writer.close()
+            self.close()
         return self.outcomes
 
     def _guard(self, index: int, trainer: Trainer, action) -> None:
