@@ -166,6 +166,8 @@ class CheckpointViews:
         if neuron not in picked:
             raise MechgrokError(f"neuron {neuron}'s activations are not stored; stored: {picked}")
         map_steps = arrays["map_steps"].tolist()
+        if not map_steps:
+            raise MechgrokError("this analysis stored no neuron activation maps; run `mechgrok analyze --force`")
         nearest = min(range(len(map_steps)), key=lambda i: abs(map_steps[i] - self.step))
         activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
         where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")

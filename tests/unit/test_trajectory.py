@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mechgrok import load_run
@@ -72,6 +72,7 @@ def _damage(draw):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=_damage(), key_from=st.one_of(st.integers(-5, 10**6), st.none(), st.text(max_size=3)))
+@example(damage=("map_steps", ((0,), torch.int64, 0.0)), key_from=0)  # no maps stored: the neuron view says so
 def test_any_explorer_arrays_file_loads_checked_or_is_one_line(analysed_every_2, tmp_path_factory, damage, key_from):
     """Whatever explorer.safetensors holds (valid checksum, arbitrary tensors), reading it for the run gives arrays
     every Python view draws from, or one line; the file is left as it was."""
