@@ -27,7 +27,7 @@ from ..progress import Progress
 from ..hooked import build_model, load_checkpoint
 from ..run import EXPLORER_ARRAYS_FILE, MEASURES_FILE, REPORT_FILE, SPECTRUM_FILE, Run, load_run
 from ..tasks import Dataset
-from . import trajectory
+from . import instruments, trajectory
 from .circuit import FinalCheckpoint, Measured, ablations, final_checkpoint, measure, neuron_logit_spectrum
 from .miiii import task_study
 from .phases import find_phases
@@ -138,8 +138,9 @@ class Measurer:
         measured = measure(self.model, self.data, step, self.key, grid, self.final.layer, self.objective)
         if measured.clusters is not None and self.picked:
             self.arrays[step] = trajectory.checkpoint_arrays(
-                self.model, measured.clusters, neuron_logit_spectrum(self.model, self.data.lens, self.final.layer),
-                measured.neurons if step in self.with_maps else None, self.picked)
+                self.model, self.data.lens, measured.clusters,
+                neuron_logit_spectrum(self.model, self.data.lens, self.final.layer), measured.neurons, self.picked,
+                self.key, step in self.with_maps)
         return measured
 
     def add(self, row: CheckpointMeasures, spectrum: list[float] | None) -> None:
@@ -185,7 +186,9 @@ def analyze_run(run_dir: str | Path, every: int = 1, steps: list[int] | None = N
                     table, sorted(loader.skipped.values(), key=lambda s: s.step), sorted(loader.unverified))
     if len(data.heads) > 1 and metric_rows and loader.load(final_step):
         report.tasks = task_study(model.W_E.detach(), data.p, data.heads, metric_rows)
-    _write(report, out, measurer, final, figures, png, previous)
+    pca = instruments.weight_pca(run, trajectory.present_steps([m.step for m in report.measures], measurer.arrays)) \
+        if measurer.arrays else None
+    _write(report, out, measurer, final, figures, png, previous, pca)
     return report
 
 
@@ -210,12 +213,12 @@ def _values(spectrum: torch.Tensor | None) -> list[float] | None:
 
 
 def _write(report: Report, out: Path, measurer: Measurer, final: FinalCheckpoint, figures: bool, png: bool,
-           previous: Previous) -> None:
+           previous: Previous, pca: tuple[torch.Tensor, torch.Tensor] | None) -> None:
     """The analysis directory: explorer arrays, figures, measures.csv, spectrum.csv, and report.json last."""
     out.mkdir(exist_ok=True)
     if measurer.arrays:
         trajectory.save_arrays(out / EXPLORER_ARRAYS_FILE, [m.step for m in report.measures], measurer.arrays,
-                               measurer.picked, final.step)
+                               measurer.picked, final.step, pca)
     if figures:
         from .figure_set import write_figures
 

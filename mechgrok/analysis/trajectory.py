@@ -15,7 +15,12 @@ grid's elements numbered as the group numbers them, discrete logs for div and mu
   softmax(s[0, a], s[1, b], s[2, =])[0]: the browser computes every (a, b) map from these tables;
 - ``maps`` [M, n, p, p] (or [M, n, |G|, |G|]) float16: the activations over (a, b) of ``picked`` neurons (a few per key
   frequency, two unclustered) at ``map_steps``, at most MAX_MAP_STEPS checkpoints evenly spread
-  (the full set of p^2 activations at every checkpoint would be gigabytes).
+  (the full set of p^2 activations at every checkpoint would be gigabytes);
+- ``dimension`` [C, 2] float32: the participation ratio of the MLP activations and of W_E (``instruments``);
+- ``attention_spectrum`` [C, heads, 2, n_irreps] float32: each layer-0 head's QK and OV norm per irrep;
+- ``clock`` [C, n_key, |G|, 2] float16: each element's embedding on each key unit's plane;
+- ``weight_pca`` [C, 3] float32 and ``weight_pca_explained`` [3]: the checkpoints' weights on their first
+  principal components, fitted on the analysed checkpoints (so recomputed whole by every analysis).
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import torch
 
 from ..fileio import load_tensors, save_tensors
 from ..errors import MechgrokError
+from . import instruments
 from .measures import NeuronClusters
 
 if TYPE_CHECKING:
     from ..hooked import HookedModel
+    from ..lens import Lens
 
     from ..run import Run
 
@@ -67,23 +74,34 @@ def map_steps(steps: list[int]) -> list[int]:
     return [steps[i] for i in index.tolist()]
 
 
-def checkpoint_arrays(model: HookedModel, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
-                      neurons: torch.Tensor | None, picked: list[int]) -> dict[str, torch.Tensor]:
-    """One checkpoint's rows (``neurons`` [p, p, d_mlp] given only at the map steps)."""
+def checkpoint_arrays(model: HookedModel, lens: Lens, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
+                      neurons: torch.Tensor, picked: list[int], key: list[int], with_map: bool) -> dict[str, torch.Tensor]:
+    """One checkpoint's rows (``neurons`` [|G|, |G|, d_mlp]; the picked neurons' maps kept when ``with_map``)."""
+    scores = attention_scores(model).float()
+    W_E = model.W_E.detach()
     arrays = {"neuron_freq": clusters.best_freq.to(torch.int16), "neuron_frac": clusters.best_frac.half(),
-              "logit_spectrum": logit_spectrum.float(), "attention_scores": attention_scores(model).float()}
-    if neurons is not None:
+              "logit_spectrum": logit_spectrum.float(), "attention_scores": scores,
+              "dimension": instruments.effective_dimensions(W_E, neurons, lens),
+              "attention_spectrum": instruments.attention_spectra(model, scores, lens),
+              "clock": instruments.clock(W_E, lens, key).half()}
+    if with_map:
         arrays["maps"] = neurons[..., picked].permute(2, 0, 1).half()
     return arrays
 
 
+def present_steps(steps: list[int], rows: dict[int, dict[str, torch.Tensor]]) -> list[int]:
+    """The steps the arrays file will hold: those with a row."""
+    return [s for s in steps if s in rows]
+
+
 def save_arrays(path: Path, steps: list[int], rows: dict[int, dict[str, torch.Tensor]], picked: list[int],
-                key_from_step: int) -> None:
-    """Stack the rows of ``steps`` into one file (a step without a row is left out)."""
-    present = [s for s in steps if s in rows]
+                key_from_step: int, pca: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Stack the rows of ``steps`` into one file (a step without a row is left out); ``pca``: ``weight_pca`` of
+    ``present_steps``."""
+    present = present_steps(steps, rows)
     with_maps = [s for s in present if "maps" in rows[s]]
-    tensors = {name: torch.stack([rows[s][name] for s in present])
-               for name in ("neuron_freq", "neuron_frac", "logit_spectrum", "attention_scores")}
+    tensors = {name: torch.stack([rows[s][name] for s in present]) for name in ROW_ARRAYS if name != "weight_pca"}
+    tensors.update(weight_pca=pca[0], weight_pca_explained=pca[1])
     tensors.update(steps=torch.tensor(present), picked=torch.tensor(picked, dtype=torch.int64),
                    map_steps=torch.tensor(with_maps, dtype=torch.int64))
     if with_maps:
@@ -91,7 +109,8 @@ def save_arrays(path: Path, steps: list[int], rows: dict[int, dict[str, torch.Te
     save_tensors(path, tensors, {"kind": FORMAT, "key_from_step": key_from_step})
 
 
-ROW_ARRAYS = {"neuron_freq": 2, "neuron_frac": 2, "logit_spectrum": 2, "attention_scores": 4}  # name: dims
+ROW_ARRAYS = {"neuron_freq": 2, "neuron_frac": 2, "logit_spectrum": 2, "attention_scores": 4, "dimension": 2,
+              "attention_spectrum": 4, "clock": 4, "weight_pca": 2}  # name: dims
 INDEX_ARRAYS = ("steps", "picked", "map_steps")
 
 
@@ -105,7 +124,7 @@ def check_arrays(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
     def bad(why: str) -> MechgrokError:
         return MechgrokError(f"{path} is not a usable explorer-arrays file ({why}); run `mechgrok analyze --force`")
 
-    for name in (*INDEX_ARRAYS, *ROW_ARRAYS):
+    for name in (*INDEX_ARRAYS, *ROW_ARRAYS, "weight_pca_explained"):
         if name not in tensors:
             raise bad(f"no {name!r}")
     if not isinstance(meta.get("key_from_step"), int) or isinstance(meta.get("key_from_step"), bool):
@@ -125,6 +144,11 @@ def check_arrays(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
             raise bad(f"{name} has shape {tuple(t.shape)}")
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise bad(f"{name} is not finite")
+    explained = tensors["weight_pca_explained"]
+    if explained.dim() != 1 or not explained.is_floating_point() or not bool(torch.isfinite(explained).all()):
+        raise bad("weight_pca_explained is not a list of numbers")
+    if tensors["clock"].shape[-1] != 2:
+        raise bad(f"clock has shape {tuple(tensors['clock'].shape)}")
     width = tensors["neuron_freq"].shape[1]
     if tensors["neuron_frac"].shape[1] != width or tensors["neuron_freq"].is_floating_point():
         raise bad("neuron_freq and neuron_frac disagree")
@@ -143,7 +167,9 @@ def run_shapes(run: Run) -> dict[str, tuple[int, ...]]:
     """Each array's shape after its checkpoint axis in an analysis of ``run`` (maps: after the picked axis)."""
     model, group = run.config.model, run.dataset.lens.group
     return {"neuron_freq": (model.d_mlp,), "neuron_frac": (model.d_mlp,), "logit_spectrum": (group.n_irreps,),
-            "attention_scores": (model.n_heads, 3, run.d_vocab), "maps": (group.order, group.order)}
+            "attention_scores": (model.n_heads, 3, run.d_vocab), "maps": (group.order, group.order),
+            "dimension": (2,), "attention_spectrum": (model.n_heads, 2, group.n_irreps),
+            "weight_pca": (instruments.N_COMPONENTS,), "weight_pca_explained": (instruments.N_COMPONENTS,)}
 
 
 def load_arrays(path: Path, run: Run | None = None) -> tuple[dict[str, torch.Tensor], dict]:
@@ -152,7 +178,8 @@ def load_arrays(path: Path, run: Run | None = None) -> tuple[dict[str, torch.Ten
     check_arrays(loaded.tensors, loaded.meta, Path(path))
     if run is not None:
         for name, shape in run_shapes(run).items():
-            if name in loaded.tensors and tuple(loaded.tensors[name].shape[1 + (name == "maps"):]) != shape:
+            leading = 0 if name == "weight_pca_explained" else 1 + (name == "maps")  # checkpoint (and picked) axes
+            if name in loaded.tensors and tuple(loaded.tensors[name].shape[leading:]) != shape:
                 raise MechgrokError(f"{path} does not fit {run.path} ({name} has shape "
                                     f"{tuple(loaded.tensors[name].shape)}); run `mechgrok analyze --force`")
         freq = loaded.tensors["neuron_freq"]
@@ -175,8 +202,7 @@ def previous_rows(path: Path, picked: list[int], key_from_step: int) -> dict[int
     maps = dict(zip(tensors["map_steps"].tolist(), tensors["maps"])) if "maps" in tensors else {}
     rows = {}
     for i, step in enumerate(tensors["steps"].tolist()):
-        rows[step] = {name: tensors[name][i] for name in ("neuron_freq", "neuron_frac", "logit_spectrum",
-                                                           "attention_scores")}
+        rows[step] = {name: tensors[name][i] for name in ROW_ARRAYS if name != "weight_pca"}
         if step in maps:
             rows[step]["maps"] = maps[step]
     return rows

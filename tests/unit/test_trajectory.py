@@ -54,6 +54,7 @@ def test_neuron_logit_spectrum_finds_the_one_irrep_a_map_was_built_from():
 
 # -- explorer.safetensors as a file anyone may have written ------------------------------------------------------
 ARRAY_NAMES = ["steps", "picked", "map_steps", "neuron_freq", "neuron_frac", "logit_spectrum", "attention_scores",
+               "dimension", "attention_spectrum", "clock", "weight_pca", "weight_pca_explained",
                "maps", "bogus"]
 DTYPES = [torch.int64, torch.int16, torch.float16, torch.float32, torch.bool]
 
@@ -112,3 +113,21 @@ def test_any_explorer_arrays_file_loads_checked_or_is_one_line(analysed_every_2,
                 except MechgrokError as err:
                     assert "\n" not in str(err)
     assert path.read_bytes() == before
+
+
+def test_attention_spectra_of_an_embedding_of_one_frequency_stay_on_it():
+    from mechgrok.analysis.instruments import attention_spectra
+
+    run = load_run(LEGACY_RUN)
+    model, lens = run.model(), run.dataset.lens
+    p, k = run.config.data.p, 4
+    a = torch.arange(p, dtype=torch.float32)
+    W_E = model.W_E.detach().clone()
+    W_E[:p] = torch.cos(2 * torch.pi * k * a / p)[:, None] * W_E[0] + torch.sin(2 * torch.pi * k * a / p)[:, None] * W_E[1]
+    model.W_E.data.copy_(W_E)
+    spectra = attention_spectra(model, attention_scores(model), lens)  # [heads, (QK, OV), n_irreps]
+    others = torch.ones(lens.group.n_irreps, dtype=torch.bool)
+    others[[0, k]] = False
+    assert spectra[:, 1, k].min() > 1e-3 and spectra[:, 1, 1:][:, others[1:]].max() < 1e-4 * spectra[:, 1, k].min()
+    assert spectra[:, 1, 0].max() < 1e-4 * spectra[:, 1, k].min()  # cos and sin over a whole period: mean 0
+    assert spectra[:, 0, others].max() < 1e-4 * spectra[:, 0, k].max()  # QK: a constant and frequency k only
