@@ -234,6 +234,92 @@ def attention_figure(pattern: torch.Tensor, axis: tuple[str, str] = ("a", "b")) 
                              height=380, width=min(MAX_WIDTH, 300 * heads + 120))
 
 
+def weight_pca_figure(coords: torch.Tensor, explained: torch.Tensor, steps: list[int], step: int) -> go.Figure:
+    """The weights' path over training on their first two principal components (``instruments.weight_pca``),
+    coloured by step, with ``step`` marked."""
+    fig = go.Figure(go.Scatter(x=coords[:, 0].tolist(), y=coords[:, 1].tolist(), mode="lines+markers",
+                               marker=dict(color=steps, colorscale="Viridis", size=6, colorbar=dict(title="step")),
+                               line=dict(color="#bbb"), text=[f"step {s}" for s in steps], name="checkpoints"))
+    at = steps.index(step)
+    fig.add_scatter(x=[float(coords[at, 0])], y=[float(coords[at, 1])], mode="markers", name=f"step {step}",
+                    marker=dict(symbol="x", size=14, color="black"))
+    share = [f"{100 * float(v):.0f}%" for v in explained]
+    return fig.update_layout(title=f"Weights over training, first principal components, step {step}",
+                             xaxis_title=f"PC1 ({share[0]} of variance)", yaxis_title=f"PC2 ({share[1]})",
+                             showlegend=False)
+
+
+def dimensionality_figure(dimension: torch.Tensor, steps: list[int], phases: Phases) -> go.Figure:
+    """Participation ratio over training of the MLP activations and of W_E (``instruments.effective_dimensions``)."""
+    fig = go.Figure([go.Scatter(x=steps, y=dimension[:, 0].tolist(), name="MLP activations"),
+                     go.Scatter(x=steps, y=dimension[:, 1].tolist(), name="W_E", yaxis="y2")])
+    fig.update_layout(title="Effective dimensionality (participation ratio)", xaxis_title="step",
+                      yaxis=dict(title="MLP activations", rangemode="tozero"),
+                      yaxis2=dict(title="W_E", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+                      legend=LEGEND_BELOW)
+    return shade_phases(fig, phases)
+
+
+def attention_spectrum_figure(spectra: torch.Tensor, names: list[str], key: list[int], step: int) -> go.Figure:
+    """Each layer-0 head's QK and OV norm per unit (``instruments.attention_spectra``, [heads, 2, n_irreps]), each
+    head's row scaled to its largest non-trivial unit; key units marked on the axis."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["QK: '=' query's scores over a", "OV: W_E W_V W_O"])
+    shown = list(range(1, spectra.shape[-1]))
+    labels = [names[k] + (" *" if k in key else "") for k in shown]
+    for column in range(2):
+        values = spectra[:, column, 1:]
+        values = values / values.amax(-1, keepdim=True).clamp_min(1e-30)
+        fig.add_heatmap(z=values.tolist(), x=labels, y=[f"head {h}" for h in range(spectra.shape[0])],
+                        coloraxis="coloraxis", row=1, col=column + 1)
+    return fig.update_layout(title=f"Attention heads in the basis, step {step} (* key)",
+                             coloraxis=dict(colorscale="Blues", cmin=0, cmax=1,
+                                            colorbar=dict(title="norm / head's max")))
+
+
+def clock_figure(points: torch.Tensor, names: list[str], key: list[int], step: int) -> go.Figure:
+    """Each element's embedding on each key unit's plane (``instruments.clock``, [n_key, |G|, 2]), coloured by
+    element; fixed ranges (the largest radius) so the circle's growth shows."""
+    fig = make_subplots(rows=1, cols=max(1, len(key)), subplot_titles=[names[k] for k in key] or ["no key unit"])
+    top = 1.1 * float(points.norm(dim=-1).max()) if points.numel() else 1.0
+    for i in range(len(key)):
+        fig.add_scatter(x=points[i, :, 0].tolist(), y=points[i, :, 1].tolist(), mode="markers",
+                        marker=dict(color=list(range(points.shape[1])), colorscale="HSV", size=6),
+                        text=[f"element {g}" for g in range(points.shape[1])], row=1, col=i + 1)
+    fig.update_xaxes(range=[-top, top]).update_yaxes(range=[-top, top], scaleanchor="x")
+    return fig.update_layout(title=f"Embeddings on each key unit's plane (the clock), step {step}", showlegend=False)
+
+
+def neuron_dynamics_figure(commits: list[int | None], switches: list[int], steps: list[int], step: int) -> go.Figure:
+    """Histogram of the steps at which neurons commit to their final unit, and of their switch counts
+    (``instruments.neuron_dynamics``); the unclustered-at-the-end neurons are left out."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["commit step", "switches before committing"])
+    committed = [c for c in commits if c is not None]
+    fig.add_histogram(x=committed, nbinsx=min(40, len(set(committed)) or 1), row=1, col=1, marker_color=KEY_COLOUR)
+    fig.add_histogram(x=[s for s, c in zip(switches, commits) if c is not None], row=1, col=2,
+                      marker_color=OTHER_COLOUR)
+    fig.add_vline(x=step, line_dash="dot", line_color="black", row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=1).update_xaxes(title_text="changes of unit", row=1, col=2)
+    fig.update_yaxes(title_text="neurons", col=1)
+    return fig.update_layout(title=f"Neuron dynamics: {len(committed)} of {len(commits)} neurons end clustered",
+                             showlegend=False)
+
+
+def transients_figure(spans: Sequence[Any], names: list[str], key: list[int], step: int, last: int) -> go.Figure:
+    """Every cluster span (``instruments.transient_clusters``) as a bar from its first to its last step, one row
+    per unit; transient spans (dissolved before the end) in orange, key units' in red."""
+    fig = go.Figure()
+    for span in spans:
+        colour = "#e69f00" if span.transient else (KEY_COLOUR if span.unit in key else OTHER_COLOUR)
+        fig.add_bar(y=[names[span.unit]], x=[max(span.last - span.first, last / 500)], base=[span.first],
+                    orientation="h", marker_color=colour, showlegend=False,
+                    hovertext=f"{names[span.unit]}: steps {span.first}..{span.last}, peak {span.peak} neurons at "
+                              f"step {span.peak_step}" + (" (dissolved)" if span.transient else ""))
+    fig.add_vline(x=step, line_dash="dot", line_color="black")
+    n = sum(s.transient for s in spans)
+    return fig.update_layout(title=f"Clusters over training: {n} transient (orange), step {step}", xaxis_title="step",
+                             xaxis_range=[0, last], yaxis=dict(title="unit", type="category"), barmode="overlay")
+
+
 def write_plotly_js(out: Path) -> Path:
     """plotly.js beside the HTML figures (``plotly.min.js``, which they load), written atomically, and written again
     whenever the file there is not exactly this plotly's (a kill or a full disk may have cut it short): plotly's own

@@ -21,7 +21,7 @@ import torch
 from ..errors import MechgrokError
 from ..lens import Lens
 from ..run import EXPLORER_ARRAYS_FILE, Run
-from . import figures, trajectory
+from . import figures, instruments, trajectory
 from .pipeline import load_report
 
 CURVE_VIEWS = ("losses", "restricted_excluded", "weight_norm")
@@ -37,7 +37,9 @@ TITLES = {
     "attention": ("Attention of '=' to a, per head (layer 0), step {step}", "", ""),
 }
 CHECKPOINT_VIEWS = ("embedding_spectrum", "neurons", "cluster_sizes", "neuron_logit", "attention", "neuron")
-VIEWS = CURVE_VIEWS + CHECKPOINT_VIEWS
+# the instruments (``instruments.py``) beyond the paper's measures, on the slider too
+INSTRUMENT_VIEWS = ("weight_pca", "dimensionality", "attention_spectrum", "clock", "neuron_dynamics", "transients")
+VIEWS = CURVE_VIEWS + CHECKPOINT_VIEWS + INSTRUMENT_VIEWS
 
 
 class RunViews:
@@ -56,6 +58,20 @@ class RunViews:
     def lens(self) -> Lens:
         """How the arrays read: the task's lens (its group, its grid's tokens and axes)."""
         return self.run.dataset.lens
+
+    @cached_property
+    def dynamics(self) -> instruments.NeuronDynamics:
+        """Per neuron, its commit step and switches (``instruments.neuron_dynamics``) over the analysed steps."""
+        a = self.arrays
+        return instruments.neuron_dynamics(a["neuron_freq"], a["neuron_frac"], self.report.circuit.threshold,
+                                           self.steps)
+
+    @cached_property
+    def spans(self) -> list[instruments.ClusterSpan]:
+        """Every cluster's span over training (``instruments.transient_clusters``)."""
+        a, c = self.arrays, self.report.circuit
+        return instruments.transient_clusters(a["neuron_freq"], a["neuron_frac"], c.threshold, c.min_neurons,
+                                              self.steps, self.lens.group.n_irreps)
 
     @property
     def steps(self) -> list[int]:
@@ -84,10 +100,12 @@ class CheckpointViews:
         draw: dict[str, Callable[..., go.Figure]] = {
             "losses": self._losses, "restricted_excluded": self._restricted_excluded, "weight_norm": self._norm,
             "embedding_spectrum": self._spectrum, "neurons": self._neurons, "cluster_sizes": self._clusters,
-            "neuron_logit": self._logit, "attention": self._attention, "neuron": self._neuron}
+            "neuron_logit": self._logit, "attention": self._attention, "neuron": self._neuron,
+            "weight_pca": self._pca, "dimensionality": self._dimension, "attention_spectrum": self._attention_spectrum,
+            "clock": self._clock, "neuron_dynamics": self._dynamics, "transients": self._transients}
         if name not in draw:
             raise MechgrokError(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
-        if name in CHECKPOINT_VIEWS and self.views.arrays is None:
+        if name not in CURVE_VIEWS and self.views.arrays is None:
             raise MechgrokError(f"view {name!r} needs the circuit arrays, which task {self.views.report.config['task']} "
                                 "runs do not have (no group and not the Z_p grid)")
         return draw[name](**options)
@@ -172,8 +190,41 @@ class CheckpointViews:
         activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
         where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")
         lens = self.views.lens
-        return figures.neuron_spectra_figure(activations, [0], [where], self._key or None, lens.group).update_layout(
+        fig = figures.neuron_spectra_figure(activations, [0], [where], self._key or None, lens.group)
+        fig.layout.annotations[0].text = f"neuron {neuron}: {where}"  # the figure numbers its one neuron 0
+        return fig.update_layout(
             title=f"Neuron {neuron} in the 2D {'Fourier' if lens.unit == 'frequency' else 'irreps'} basis, {where}")
+
+
+    # -- instruments ---------------------------------------------------------------------------
+    def _pca(self) -> go.Figure:
+        a = self.views.arrays
+        return figures.weight_pca_figure(a["weight_pca"], a["weight_pca_explained"], self.views.steps, self.step)
+
+    def _dimension(self) -> go.Figure:
+        fig = figures.dimensionality_figure(self.views.arrays["dimension"], self.views.steps, self.views.report.phases)
+        return self._marked(fig)
+
+    def _attention_spectrum(self) -> go.Figure:
+        return figures.attention_spectrum_figure(self._row("attention_spectrum"), self.views.lens.unit_names,
+                                                 self._key, self.step)
+
+    def _clock(self) -> go.Figure:
+        points = self.views.arrays["clock"]
+        if points.shape[1] != len(self._key):
+            raise MechgrokError(f"the stored clock has {points.shape[1]} planes for {len(self._key)} key units; "
+                                "run `mechgrok analyze --force`")
+        fig = figures.clock_figure(points[self.index].float(), self.views.lens.unit_names, self._key, self.step)
+        top = 1.1 * float(points.float().norm(dim=-1).max()) if points.numel() else 1.0  # one range for every step
+        return fig.update_xaxes(range=[-top, top]).update_yaxes(range=[-top, top])
+
+    def _dynamics(self) -> go.Figure:
+        d = self.views.dynamics
+        return figures.neuron_dynamics_figure(d.commit, d.switches, self.views.steps, self.step)
+
+    def _transients(self) -> go.Figure:
+        return figures.transients_figure(self.views.spans, self.views.lens.unit_names, self._key, self.step,
+                                         self.views.steps[-1])
 
 
 def open(run: Run) -> RunViews:  # noqa: A001 (views.open(run), as files open)

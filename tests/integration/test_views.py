@@ -24,6 +24,8 @@ def test_every_view_in_python_at_a_checkpoint(analysed_every_2):
         checkpoint.view("nope")
     with pytest.raises(MechgrokError, match="was not analysed"):
         open_views(run).at(middle + 1)
+    picked = int(open_views(run).arrays["picked"][0])
+    assert checkpoint.view("neuron").layout.annotations[0].text.startswith(f"neuron {picked}:")
     box = widget(run, ["losses", "attention"])
     assert box.children[0].value == steps[-1] and len(box.children[0].options) == len(steps)
 
@@ -39,3 +41,29 @@ def test_views_import_from_the_package_and_take_the_nearest_step(analysed_every_
     with pytest.raises(MechgrokError, match="was not analysed"):
         opened.at(steps[1] + 1)
     assert callable(top.widget)
+
+
+def test_the_instruments_draw_the_stored_numbers_at_the_step(analysed_every_2):
+    from mechgrok import load_run
+    from mechgrok.analysis.views import open as open_views
+
+    opened = open_views(load_run(analysed_every_2))
+    arrays, key, steps = opened.arrays, opened.report.circuit.frequencies, opened.steps
+    middle = steps[len(steps) // 2]
+    at = opened.at(middle)
+    pca = at.view("weight_pca")
+    assert pca.data[1].x[0] == pytest.approx(float(arrays["weight_pca"][steps.index(middle), 0]))
+    assert float(arrays["weight_pca_explained"].sum()) <= 1 + 1e-6 and float(arrays["weight_pca_explained"][0]) > 0.3
+    clock = at.view("clock")
+    assert len(clock.data) == len(key) and len(clock.data[0].x) == 23
+    dims = at.view("dimensionality")
+    assert list(dims.data[0].x) == steps and min(dims.data[0].y) >= 1  # a participation ratio is at least 1
+    heads = at.view("attention_spectrum")
+    assert len(heads.data) == 2 and len(heads.data[0].z) == opened.run.config.model.n_heads
+    dynamics = opened.dynamics
+    final_clustered = int((arrays["neuron_frac"][-1].float() > opened.report.circuit.threshold).sum())
+    assert sum(c is not None for c in dynamics.commit) == final_clustered
+    assert all(c is None or c in steps for c in dynamics.commit)
+    spans = opened.spans
+    assert {s.unit for s in spans if not s.transient} >= set(key)  # every key cluster is standing at the end
+    assert at.view("transients").layout.xaxis.range[1] == steps[-1]
