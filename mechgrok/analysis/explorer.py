@@ -15,6 +15,7 @@ are shown side by side, and a run selector chooses the run the per-checkpoint pa
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -24,10 +25,10 @@ import torch
 from ..errors import MechgrokError
 from ..fileio import JSONObject, atomic_write
 from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, Run, load_run
-from . import trajectory
+from . import instruments, trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
-from .views import TITLES
+from .views import TITLES, RunViews
 
 # The page's panel of each per-checkpoint view whose title and axis names come from views.TITLES.
 PANEL_OF_VIEW = {"embedding_spectrum": "embed", "neurons": "neurons", "cluster_sizes": "clusters",
@@ -111,7 +112,18 @@ def run_payload(run_dir: Path) -> JSONObject:
         "logit_spectrum": _b64(arrays["logit_spectrum"]), "attention_scores": _b64(arrays["attention_scores"]),
         "picked": arrays["picked"].tolist(), "map_steps": arrays["map_steps"].tolist(),
         "maps": _b64(arrays["maps"]) if "maps" in arrays else None,
+        "basis_owner": lens.group.owner.tolist(),
+        "dimension": _b64(arrays["dimension"]), "attention_spectrum": _b64(arrays["attention_spectrum"]),
+        "clock": _b64(arrays["clock"]), "weight_pca": _b64(arrays["weight_pca"]),
+        "weight_pca_explained": arrays["weight_pca_explained"].tolist(),
     })
+    dynamics = instruments.neuron_dynamics(arrays["neuron_freq"], arrays["neuron_frac"], circuit.threshold, steps)
+    spans = instruments.transient_clusters(arrays["neuron_freq"], arrays["neuron_frac"], circuit.threshold,
+                                           circuit.min_neurons, steps, lens.group.n_irreps)
+    payload.update({"dynamics": dataclasses.asdict(dynamics), "spans": [dataclasses.asdict(s) for s in spans]})
+    names, table, is_key, top = RunViews(load_run(run_dir)).cluster_table
+    payload.update({"cluster_names": names, "cluster_table": _b64(table.to(torch.int64)), "cluster_key": is_key,
+                    "cluster_top": top})
     return payload
 
 
@@ -160,19 +172,33 @@ _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mechgrok explorer</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}
-header{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;padding:8px 16px;
-display:flex;gap:12px;align-items:center;flex-wrap:wrap}
-header input[type=range]{flex:1;min-width:300px}
-#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:8px;padding:8px}
-.panel{background:#fff;border:1px solid #e3e3e3;min-height:360px}
-.note{padding:8px 16px;color:#8a4b00}
+header{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;padding:4px 12px;
+display:flex;gap:10px;align-items:center;flex-wrap:wrap;font-size:14px}
+header input[type=range]{flex:1;min-width:240px}
+#tabs button{border:1px solid #ccc;background:#f4f4f4;padding:3px 10px;cursor:pointer;font-size:13px}
+#tabs button.on{background:#222;color:#fff;border-color:#222}
+#picknote{color:#8a4b00;font-size:12px}
+#grid{display:grid;grid-auto-flow:dense;gap:6px;padding:6px;
+grid-auto-rows:max(280px,calc((100vh - var(--top, 80px) - 18px) / 2))}
+#grid.cols4{grid-template-columns:repeat(4,minmax(0,1fr))}
+#grid.cols3{grid-template-columns:repeat(3,minmax(0,1fr))}
+@media (max-width:1100px){#grid.cols4,#grid.cols3{grid-template-columns:repeat(2,minmax(0,1fr))}}
+@media (max-width:700px){#grid.cols4,#grid.cols3{grid-template-columns:minmax(0,1fr)}}
+.panel{background:#fff;border:1px solid #e3e3e3;overflow:hidden;min-width:0}
+.tablepanel{overflow:auto;padding:8px;font-size:13px}
+.tablepanel table{border-collapse:collapse}.tablepanel td,.tablepanel th{border:1px solid #ddd;padding:3px 6px}
+.note{padding:4px 12px;color:#8a4b00;font-size:13px}
 </style></head><body>
 <header><strong>mechgrok explorer</strong>
 <label id="runpick">run <select id="run"></select></label>
 <button id="play" title="play / pause (space)">&#9654;</button>
 <input id="slider" type="range" min="0" value="0" step="1" aria-label="checkpoint">
 <span id="steplabel"></span>
-<label>neuron <select id="neuron"></select></label></header>
+<label>neuron <select id="neuron"></select></label>
+<label title="the 2D spectrum's every basis function, not only the key units'"><input id="allterms"
+type="checkbox"> all terms</label>
+<span id="picknote"></span>
+<span id="tabs"></span></header>
 <div id="notes"></div>
 <div id="grid"></div>
 <script>/*PLOTLY*/</script>

@@ -153,6 +153,17 @@ def clusters_figure(circuit: Circuit) -> go.Figure:
                              xaxis_title=unit, yaxis_title="neurons", xaxis_type="category")
 
 
+def cluster_bars_figure(names: list[str], counts: list[int], is_key: list[bool], min_neurons: int,
+                        top: float) -> go.Figure:
+    """Neurons per cluster at one checkpoint on a fixed categorical axis (the units that form a cluster at some
+    checkpoint, and "other" for the rest together), value axis up to ``top``; key units in red."""
+    fig = go.Figure(go.Bar(x=names, y=counts, text=counts, textposition="outside",
+                           marker_color=[KEY_COLOUR if k else "grey" for k in is_key]))
+    fig.add_hline(y=min_neurons, line_dash="dot")
+    return fig.update_layout(xaxis=dict(type="category", categoryorder="array", categoryarray=names),
+                             yaxis_range=[0, top])
+
+
 def _round_step(top: float, ticks: int = 5) -> float:
     """A tick step of 1, 2 or 5 times a power of ten giving about ``ticks`` ticks up to ``top``."""
     raw = top / ticks

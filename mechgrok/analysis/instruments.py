@@ -198,3 +198,9 @@ def transient_clusters(freq: torch.Tensor, frac: torch.Tensor, threshold: float,
                 start = None
     return sorted(spans, key=lambda s: (s.first, s.unit))
 
+
+def cluster_units(sizes: torch.Tensor, min_neurons: int, key: list[int]) -> list[int]:
+    """The units a cluster-size panel names (the rest are shown together as "other"): the key units and every
+    unit holding >= ``min_neurons`` neurons at some checkpoint (``sizes`` from ``cluster_sizes``), trivial excluded."""
+    formed = torch.nonzero((sizes >= min_neurons).any(0)).flatten().tolist()
+    return sorted(set(key) | {u for u in formed if u != 0})

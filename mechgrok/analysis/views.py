@@ -11,7 +11,6 @@ HTML explorer, and draw with the pure functions of ``figures.py``. ``VIEWS`` lis
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cached_property
 from typing import Any, Callable
 
@@ -32,7 +31,8 @@ TITLES = {
                            "norm of W_E's rows in each {unit}"),
     "neurons": ("Every neuron's dominant {unit} and the share of its variance it explains, step {step}",
                 "dominant {unit}", "fraction of variance"),
-    "cluster_sizes": ("Cluster sizes at step {step} (dotted: the key minimum, {min_neurons})", "{unit}", "neurons"),
+    "cluster_sizes": ("Cluster sizes at step {step} (dotted: the key minimum, {min_neurons}; other: the rest together)",
+                      "{unit}", "neurons"),
     "neuron_logit": ("Neuron-to-logit map W_out W_U by output {unit}, step {step}", "output {unit}", "norm"),
     "attention": ("Attention of '=' to a, per head (layer 0), step {step}", "", ""),
 }
@@ -72,6 +72,31 @@ class RunViews:
         a, c = self.arrays, self.report.circuit
         return instruments.transient_clusters(a["neuron_freq"], a["neuron_frac"], c.threshold, c.min_neurons,
                                               self.steps, self.lens.group.n_irreps)
+
+    @cached_property
+    def sizes(self) -> torch.Tensor:
+        """[C, n_irreps] neurons clustered on each unit at each analysed checkpoint."""
+        a = self.arrays
+        return instruments.cluster_sizes(a["neuron_freq"], a["neuron_frac"], self.report.circuit.threshold,
+                                         self.lens.group.n_irreps)
+
+    def cluster_bars(self, index: int) -> tuple[list[str], list[int], list[bool], float]:
+        """The cluster-size panel at checkpoint ``index``: names, counts, key flags (the units of
+        ``instruments.cluster_units``, then "other") and the value axis's top (1.15 x the largest bar of the run)."""
+        names, table, is_key, top = self.cluster_table
+        return names, table[index].tolist(), is_key, top
+
+    @cached_property
+    def cluster_table(self) -> tuple[list[str], torch.Tensor, list[bool], float]:
+        """The cluster-size panel of every checkpoint: names, counts [C, len(names)], key flags, the axis's top."""
+        c = self.report.circuit
+        units = instruments.cluster_units(self.sizes, c.min_neurons, c.frequencies)
+        rest = torch.ones(self.sizes.shape[1], dtype=torch.bool)
+        rest[[0, *units]] = False
+        table = torch.cat([self.sizes[:, units], self.sizes[:, rest].sum(1, keepdim=True)], 1)
+        top = 1.15 * max(int(table.max()) if table.numel() else 0, c.min_neurons)
+        names = [self.lens.unit_names[u] for u in units] + ["other"]
+        return names, table, [u in c.frequencies for u in units] + [False], top
 
     @property
     def steps(self) -> list[int]:
@@ -162,12 +187,9 @@ class CheckpointViews:
         return self._titled("neurons", fig.update_layout(yaxis_range=[0, 1.02]))
 
     def _clusters(self) -> go.Figure:
-        circuit = self.views.report.circuit
-        freq, frac = self._row("neuron_freq").long(), self._row("neuron_frac")
-        ks, counts = torch.unique(freq[frac > circuit.threshold], return_counts=True)
-        sizes = dict(zip(ks.tolist(), counts.tolist()))
-        return self._titled("cluster_sizes", figures.clusters_figure(dataclasses.replace(circuit,
-                                                                                         cluster_sizes_all=sizes)))
+        names, counts, is_key, top = self.views.cluster_bars(self.index)
+        return self._titled("cluster_sizes", figures.cluster_bars_figure(
+            names, counts, is_key, self.views.report.circuit.min_neurons, top))
 
     def _attention(self) -> go.Figure:
         scores = self._row("attention_scores")  # [heads, 3, d_vocab]
