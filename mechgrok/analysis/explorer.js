@@ -640,11 +640,12 @@ function full(id) {
   const r = run(), step = stepOf(r), el = document.getElementById(id), [traces, layout] = PANELS[id].build(r, step);
   const width = el.clientWidth, height = el.clientHeight;
   // the title's lines hang from the top of the panel, however many the width makes
-  if (typeof layout.title === "string") layout.title = {text: wrap(layout.title, width), yref: "container", y: 1,
-                                                         yanchor: "top", pad: {t: 10}};
+  if (typeof layout.title === "string") layout.title = {text: wrap(layout.title, width), yref: "container",
+                                                         y: 1 - 14 / Math.max(height, 100), yanchor: "top",
+                                                         font: {size: 13}};
   const margin = {t: topMargin(layout, layout.title.text), l: 55, r: layout.yaxis2 ? 60 : 20, b: 55};
   Plotly.react(el, titled(traces), titled(Object.assign({margin,
-    width, height, font: {size: 11}, title_font: {size: 13}}, layout)), PLOT_CONFIG);
+    width, height, font: {size: 11}}, layout)), PLOT_CONFIG);
   for (const c of Object.values(el.canvases || {})) { c.style.display = "none"; c.place = null; }  // plotly's is current
   if (!el.listening) { el.on("plotly_click", e => clicked(id, e)); el.listening = true; }
 }

@@ -255,7 +255,15 @@ def open(run: Run) -> RunViews:  # noqa: A001 (views.open(run), as files open)
 
 
 def widget(run: Run, names: list[str] | tuple[str, ...] = ("losses", "embedding_spectrum", "cluster_sizes")):
-    """One slider over the analysed checkpoints redrawing ``names`` together (ipywidgets)."""
+    """One slider over the analysed checkpoints redrawing ``names`` together (ipywidgets, in a Jupyter kernel: outside
+    one a widget cannot draw, and ``display`` would print each figure's repr)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or not hasattr(get_ipython(), "kernel"):
+        raise MechgrokError("views.widget needs a Jupyter kernel; outside one draw a view with "
+                            "views.open(run).at(step).view(name).show()")
     import ipywidgets
     from IPython.display import display
 

@@ -26,8 +26,8 @@ def test_every_view_in_python_at_a_checkpoint(analysed_every_2):
         open_views(run).at(middle + 1)
     picked = int(open_views(run).arrays["picked"][0])
     assert checkpoint.view("neuron").layout.annotations[0].text.startswith(f"neuron {picked}:")
-    box = widget(run, ["losses", "attention"])
-    assert box.children[0].value == steps[-1] and len(box.children[0].options) == len(steps)
+    with pytest.raises(MechgrokError, match="needs a Jupyter kernel"):  # notebook 03 runs it in one
+        widget(run, ["losses", "attention"])
 
 
 def test_views_import_from_the_package_and_take_the_nearest_step(analysed_every_2):
