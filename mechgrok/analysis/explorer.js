@@ -646,7 +646,10 @@ function full(id) {
   const margin = {t: topMargin(layout, layout.title.text), l: 55, r: layout.yaxis2 ? 60 : 20, b: 55};
   Plotly.react(el, titled(traces), titled(Object.assign({margin,
     width, height, font: {size: 11}}, layout)), PLOT_CONFIG);
-  for (const c of Object.values(el.canvases || {})) { c.style.display = "none"; c.place = null; }  // plotly's is current
+  // plotly's own drawing is current again: the canvases go, and the trace layers hidden under them come back
+  // (Plotly.react keeps a trace's DOM node, and with it the node's style)
+  for (const c of Object.values(el.canvases || {})) { c.style.display = "none"; c.place = null; }
+  for (const layer of el.querySelectorAll(".trace")) if (layer.style.visibility) layer.style.visibility = "";
   if (!el.listening) { el.on("plotly_click", e => clicked(id, e)); el.listening = true; }
 }
 

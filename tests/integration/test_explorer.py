@@ -460,6 +460,32 @@ STEP_TIMES = """async (n) => {
 }"""
 
 
+VISIBLE_MARKS = """id => {
+  const el = document.getElementById(id);
+  const shown = Array.from(el.querySelectorAll('.trace')).filter(t => getComputedStyle(t).visibility !== 'hidden');
+  const canvases = Array.from(el.querySelectorAll('canvas')).filter(c => c.style.display !== 'none');
+  const images = Array.from(el.querySelectorAll('.hm image')).filter(i => getComputedStyle(i).visibility !== 'hidden');
+  return [shown.reduce((n, t) => n + t.querySelectorAll('path.point, g.point path').length, 0) + images.length,
+          canvases.length];
+}"""
+
+
+def test_what_a_step_draws_is_on_screen_while_moving_and_at_rest(browser, explored):
+    """While the slider moves, bars, points and heatmaps are painted on canvases over the plots; at rest plotly
+    draws them again: at every moment each panel shows its marks (plotly's or the canvas's), never neither."""
+    page = _open(browser, explored / "analysis" / "explorer.html", 1366, 768)
+    panels = ("embed", "logit", "neurons", "clusters", "attention", "neuronact", "neuronfourier")
+    page.wait_for_timeout(800)  # the first draw settled
+    page.locator("#slider").fill("6")
+    page.wait_for_timeout(50)  # moving: the canvases
+    moving = {panel: page.evaluate(VISIBLE_MARKS, panel) for panel in panels}
+    assert all(canvases >= 1 for _, canvases in moving.values()), moving
+    page.wait_for_timeout(1200)  # at rest: plotly's own marks, no canvas
+    rest = {panel: page.evaluate(VISIBLE_MARKS, panel) for panel in panels}
+    assert all(marks >= 1 and canvases == 0 for marks, canvases in rest.values()), rest
+    assert page.errors == []
+
+
 def test_a_slider_step_redraws_within_a_frame_budget(browser, explored):
     """The median browser time of a slider step, every circuit panel moving (bench/explore_speed.py holds the
     budget of 60 ms on p=113; here a generous bound for a shared machine)."""
