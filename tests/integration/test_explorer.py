@@ -540,15 +540,30 @@ def test_clicks_jump_to_a_step_and_pick_a_neuron_and_panels_export_offline(brows
     assert page.errors == []
 
 
-def test_the_instruments_are_panels_for_a_group_run_too(browser, tmp_path):
-    from mechgrok import train
+@pytest.mark.parametrize("task, p, units", [("perm", 3, ["(2,1)", "(1,1,1)"]),
+                                             ("div", 23, [f"k={k}" for k in range(1, 12)])])
+def test_the_instruments_are_panels_for_group_runs_too(browser, tmp_path, task, p, units):
+    """S_3 in its irreps and Z_23^* in the frequencies of discrete logs: every instrument on the page, in the
+    group's units, and the same numbers in Python."""
+    from mechgrok import load_run, train
+    from mechgrok.analysis import views
 
-    run_dir = train(small_config(tmp_path, task="perm", p=3, steps=20), progress=False).run_dir
+    run_dir = train(small_config(tmp_path, task=task, p=p, steps=20), progress=False).run_dir
     assert main(["explore", str(run_dir)]) == 0
     page = _open(browser, run_dir / "analysis" / "explorer.html")
     for panel in ("pca", "dimensionality", "headspectrum", "clock", "dynamics", "transients"):
         _show(page, panel)
-        assert page.evaluate(f"document.getElementById('{panel}').data.length") >= 1, panel
+        assert page.evaluate(f"document.getElementById('{panel}').data.length") >= 1 or panel == "clock", panel
     names = page.evaluate("document.getElementById('headspectrum').data[0].x")
-    assert [n.rstrip(" *") for n in names] == ["(2,1)", "(1,1,1)"]
+    assert [n.rstrip(" *") for n in names] == units
+    step = int(page.inner_text("#steplabel").split()[1])
+    at = views.open(load_run(run_dir)).at(step)
+    for name, panel in (("attention_spectrum", "headspectrum"), ("dimensionality", "dimensionality")):
+        _show(page, panel)
+        for ours, theirs in zip(at.view(name).data, _traces(page, panel)):
+            if name == "attention_spectrum":
+                for row, page_row in zip(ours.z, theirs["z"]):
+                    _close(row, page_row)
+            else:
+                _close(ours.y, theirs["y"])
     assert page.errors == []
