@@ -587,6 +587,7 @@ function layoutPanels() {
   let table = document.getElementById("runtable");
   if (runs.length > 1 && !table) {
     table = document.createElement("div"); table.id = "runtable"; table.className = "panel tablepanel";
+    table.style.gridColumn = "1 / -1";  // the whole row: one column per measure
     table.dataset.tab = "runs"; grid.appendChild(table); fillRunTable(table);
   }
   const present = new Set(Array.from(grid.children).map(e => e.dataset.tab));
