@@ -608,24 +608,17 @@ function showPanels() {  // the tab's panels, in as many columns as the tab has 
   document.documentElement.style.setProperty("--top", document.querySelector("header").offsetHeight + "px");
 }
 
-function fillRunTable(el) {  // text nodes only: a run's strings are never parsed as HTML
-  const head = ["run", "grok step", "key " + (runs[0].unit || "frequency"), "claimed", "final restricted loss",
-                "final excluded loss", "final test accuracy"];
-  const last = (q, k) => { const v = q.measures[k].filter(x => x !== null); return v.length ? v[v.length - 1] : null; };
-  const fmt = v => v === null || v === undefined ? "-" : (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e3 ?
-                                                          Number(v).toExponential(2) : Number(v).toFixed(3));
-  const rows = runs.map(q => [q.name, q.grok_step === null ? "never" : String(q.grok_step),
-    (q.key || []).map(k => unitName(q, k)).join(", ") || "-",
-    q.claimed ? "yes" : (q.freq ? "no (candidates only: not generalised)" : "no basis"),
-    fmt(last(q, "restricted_loss")), fmt(last(q, "excluded_loss")), fmt(last(q, "test_acc"))]);
+function fillRunTable(el) {  // views.run_row of each run; text nodes only: a run's strings are never parsed as HTML
   const table = document.createElement("table"), caption = document.createElement("caption");
-  caption.textContent = "Every run at its last checkpoint";
+  caption.textContent = "Every run at its last analysed checkpoint";
   table.appendChild(caption);
-  [head].concat(rows).forEach((cells, i) => {
+  const line = (cells, tag) => {
     const tr = document.createElement("tr");
-    cells.forEach(c => { const td = document.createElement(i ? "td" : "th"); td.textContent = c; tr.appendChild(td); });
+    cells.forEach(c => { const td = document.createElement(tag); td.textContent = c; tr.appendChild(td); });
     table.appendChild(tr);
-  });
+  };
+  line(Object.keys(runs[0].table_row).map((k, i) => i === 2 ? "key (or candidate) units" : k), "th");
+  runs.forEach(q => line(Object.values(q.table_row), "td"));
   el.replaceChildren(table);
 }
 

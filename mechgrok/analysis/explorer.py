@@ -28,7 +28,7 @@ from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, Run, load_ru
 from . import instruments, trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
-from .views import TITLES, RunViews
+from .views import TITLES, RunViews, run_row
 
 # The page's panel of each per-checkpoint view whose title and axis names come from views.TITLES.
 PANEL_OF_VIEW = {"embedding_spectrum": "embed", "neurons": "neurons", "cluster_sizes": "clusters",
@@ -86,6 +86,7 @@ def run_payload(run_dir: Path) -> JSONObject:
         "phases": {k: getattr(report.phases, k) for k in ("memorization_end", "cleanup_start", "cleanup_end")},
         "grok_step": report.grok_step, "generalised": report.generalised,
         "note": None if arrays is not None else PANEL_NOTE.format(task=cfg["task"]),
+        "table_row": run_row(RunViews(load_run(run_dir))),
     }
     if arrays is None:
         return payload

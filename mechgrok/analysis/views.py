@@ -249,6 +249,39 @@ class CheckpointViews:
                                          self.views.steps[-1])
 
 
+def run_row(views: RunViews) -> dict[str, str]:
+    """One run at its last analysed checkpoint, as the explorer's run table shows it: grok step, key units, whether
+    a circuit is claimed (a run that has not generalised has candidates, never key units), final restricted and
+    excluded loss and test accuracy."""
+    report, last = views.report, views.report.measures[-1]
+    circuit = report.circuit
+    claimed = "no basis" if circuit is None else ("yes" if circuit.claimed else
+                                                 "no (candidates only: not generalised)")
+    units = "-" if circuit is None else (", ".join(circuit.name(k) for k in circuit.frequencies) or "-")
+    number = (lambda v: "-" if v is None else f"{v:.3g}")
+    return {"run": views.run.path.name, "grok step": "never" if report.grok_step is None else str(report.grok_step),
+            ("key units" if circuit is None or circuit.claimed else "candidate units"): units, "claimed": claimed,
+            "final restricted loss": number(last.restricted_loss), "final excluded loss": number(last.excluded_loss),
+            "final test accuracy": number(last.test_acc)}
+
+
+def run_table(runs: list[Run]) -> list[dict[str, str]]:
+    """``run_row`` of each run (the explorer's Runs tab)."""
+    return [run_row(RunViews(run)) for run in runs]
+
+
+def compare(runs: list[Run], step: int) -> go.Figure:
+    """Every run's embedding spectrum at its analysed checkpoint nearest ``step``, side by side (the Runs tab)."""
+    fig = go.Figure()
+    for run in runs:
+        opened = RunViews(run)
+        at = opened.at(step, nearest=True)
+        row = opened.report.spectra.at(at.step)
+        fig.add_bar(x=opened.lens.unit_names[1:], y=row[1:], name=f"{run.path.name} (step {at.step})")
+    return fig.update_layout(title=f"Embedding spectra of every run at step {step}", barmode="group",
+                             xaxis=dict(type="category"), yaxis_title="norm of W_E's rows")
+
+
 def open(run: Run) -> RunViews:  # noqa: A001 (views.open(run), as files open)
     """A run's views: ``views.open(run).at(step).view(name)``."""
     return RunViews(run)

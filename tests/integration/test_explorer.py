@@ -243,8 +243,19 @@ def test_several_runs_overlay_losses_and_compare_clusters(browser, explored, tmp
         assert any(t.startswith("run: ") for t in traces) and any(t.startswith("seed1: ") for t in traces)
     _show(page, "compare")
     assert page.evaluate("document.getElementById('compare').data.length") == 2
-    table = page.inner_text("#runtable")
-    assert "run" in table and "seed1" in table and "grok step" in table
+    from mechgrok import load_run
+    from mechgrok.analysis import views
+
+    rows = views.run_table([load_run(explored), load_run(other)])  # the page's table is views.run_table
+    cells = page.evaluate("Array.from(document.querySelectorAll('#runtable tr')).slice(1)"
+                          ".map(tr => Array.from(tr.children).map(td => td.textContent))")
+    assert cells == [list(row.values()) for row in rows] and rows[0]["claimed"] == "yes"
+    step = int(page.inner_text("#steplabel").split()[1])
+    _show(page, "compareembed")
+    side = views.compare([load_run(explored), load_run(other)], step)  # and its spectra, views.compare
+    for ours, theirs in zip(side.data, _traces(page, "compareembed")):
+        _close(ours.x, theirs["x"])
+        _close(ours.y, theirs["y"])
     page.locator("#slider").fill("6")
     step = page.inner_text("#steplabel")
     page.select_option("#run", index=1)
