@@ -37,7 +37,8 @@ const runs = RUNS.map(r => Object.assign({}, r, {label: plain(r.name),
   embed: decode(r.embed_spectrum), freq: decode(r.neuron_freq), frac: decode(r.neuron_frac),
   logit: decode(r.logit_spectrum), scores: decode(r.attention_scores), mapsArr: decode(r.maps),
   basisArr: decode(r.basis), dim: decode(r.dimension), heads: decode(r.attention_spectrum),
-  clockArr: decode(r.clock), pca: decode(r.weight_pca), clusterArr: decode(r.cluster_table), stepsAll: r.steps || r.measures.step,
+  clockArr: decode(r.clock), pca: decode(r.weight_pca), clusterArr: decode(r.cluster_table),
+  spectraArr: r.spectrum_rows && r.spectrum_rows.length ? decode(r.neuron_spectra) : null, stepsAll: r.steps || r.measures.step,
   cache: {attention: new Map(), fourier: new Map()},
 }));
 
@@ -326,36 +327,42 @@ function nearestMap(r, step) {
 
 function neuronLabel(r, step) {
   const m = nearestMap(r, step);
-  return "neuron " + r.picked[state.neuron] + " at step " + r.map_steps[m] +
+  return "neuron " + state.neuron + " at step " + r.map_steps[m] +
     (r.map_steps[m] !== step ? " (nearest stored map)" : "");
 }
 
+// the picked neuron's activations over the grid [p][p] at stored map m; null for a neuron without stored activations
 function activation(r, step, m = nearestMap(r, step)) {
-  const p = r.tokens.length, n = r.picked.length, which = state.neuron;
+  const p = r.tokens.length, n = r.picked.length, which = r.picked.indexOf(state.neuron);
+  if (which < 0) return null;
   const act = r.mapsArr.data.subarray((m * n + which) * p * p, (m * n + which + 1) * p * p);
   return Array.from({length: p}, (_, a) => Array.from(act.subarray(a * p, (a + 1) * p)));
 }
 
 // a neuron's colour range over every stored map, so the colours mean the same at every step
 function activationRange(r) {
-  const p = r.tokens.length, n = r.picked.length, size = p * p;
+  const p = r.tokens.length, n = r.picked.length, size = p * p, which = r.picked.indexOf(state.neuron);
   let lo = Infinity, hi = -Infinity;
-  for (let m = 0; m < r.map_steps.length; m++) {
-    const base = (m * n + state.neuron) * size;
+  for (let m = 0; which >= 0 && m < r.map_steps.length; m++) {
+    const base = (m * n + which) * size;
     for (let i = 0; i < size; i++) { const v = r.mapsArr.data[base + i]; if (v < lo) lo = v; if (v > hi) hi = v; }
   }
-  return [lo, hi > lo ? hi : lo + 1];
+  return hi > lo ? [lo, hi] : [0, 1];
+}
+
+function activationTitle(r, step) {
+  return neuronLabel(r, step) + (r.picked.includes(state.neuron) ? ": activation over (" + r.axis.join(", ") + ")"
+    : ": activations stored for the neurons marked (activations) only; its 2D spectrum is beside");
 }
 
 PANELS.neuronact = {tab: "circuit", circuit: true, maps: true, neuron: true, build(r, step) {
-  const [zmin, zmax] = activationRange(r);
-  return [[{type: "heatmap", z: activation(r, step), colorscale: "Viridis", zmin, zmax, colorbar: {title: "activation",
+  const [zmin, zmax] = activationRange(r), z = activation(r, step) || [[null]];
+  return [[{type: "heatmap", z, colorscale: "Viridis", zmin, zmax, colorbar: {title: "activation",
             thickness: 10}}],
-          {title: neuronLabel(r, step) + ": activation over (" + r.axis.join(", ") + ")", xaxis: {title: r.axis[1]},
-           yaxis: {title: r.axis[0]}}];
+          {title: activationTitle(r, step), xaxis: {title: r.axis[1]}, yaxis: {title: r.axis[0]}}];
 }, patch(r, step) {
-  return [{z: [activation(r, step)]}, {"title.text": wrap(neuronLabel(r, step) + ": activation over (" +
-                                                         r.axis.join(", ") + ")", panelWidth("neuronact"))}];
+  const z = activation(r, step);
+  return z ? [{z: [z]}, {"title.text": wrap(activationTitle(r, step), panelWidth("neuronact"))}] : null;
 }};
 
 // the rows of the 2D spectrum: by default the constant and the key units' basis functions only, so the few terms
@@ -365,15 +372,25 @@ function spectrumRows(r) {
   return r.basis_owner.map((o, i) => i).filter(i => state.allTerms || keep.has(r.basis_owner[i]));
 }
 
-// |C| for C = B X B^T over the chosen rows (constant term zeroed: it dwarfs the rest), cached per map and neuron
+// |C| for C = B X B^T over the chosen rows (constant term zeroed: it dwarfs the rest), cached per map and neuron:
+// from the activations of a picked neuron, read from every neuron's stored key-term coefficients otherwise
 function neuronSpectrum(r, step, m = nearestMap(r, step)) {
-  const cacheKey = m + ":" + state.neuron + ":" + state.allTerms;
+  const stored = !r.picked.includes(state.neuron), all = state.allTerms && !stored;
+  const cacheKey = m + ":" + state.neuron + ":" + all;
   if (r.cache.fourier.has(cacheKey)) return r.cache.fourier.get(cacheKey);
-  const z = activation(r, step, m), p = z.length, rows = spectrumRows(r);
-  const B = rows.map(i => row(r.basisArr, i));
-  const tmp = B.map(br => Array.from({length: p}, (_, b) => { let s = 0; for (let a = 0; a < p; a++) s += br[a] * z[a][b];
-                                                               return s; }));
-  const coef = tmp.map(t => B.map(bc => { let s = 0; for (let b = 0; b < p; b++) s += bc[b] * t[b]; return Math.abs(s); }));
+  let coef, rows;
+  if (stored) {
+    rows = r.spectrum_rows;
+    const R = rows.length, width = r.spectraArr.shape[1], base = (m * width + state.neuron) * R * R;
+    coef = Array.from({length: R}, (_, i) => Array.from({length: R}, (_, j) => Math.abs(r.spectraArr.data[base + i * R + j])));
+  } else {
+    const z = activation(r, step, m), p = z.length;
+    rows = spectrumRows(r);
+    const B = rows.map(i => row(r.basisArr, i));
+    const tmp = B.map(br => Array.from({length: p}, (_, b) => { let s = 0; for (let a = 0; a < p; a++) s += br[a] * z[a][b];
+                                                                 return s; }));
+    coef = tmp.map(t => B.map(bc => { let s = 0; for (let b = 0; b < p; b++) s += bc[b] * t[b]; return Math.abs(s); }));
+  }
   if (rows[0] === 0) coef[0][0] = 0;
   const out = {z: coef, names: rows.map(i => r.basis_names[i])};
   r.cache.fourier.set(cacheKey, out);
@@ -382,7 +399,7 @@ function neuronSpectrum(r, step, m = nearestMap(r, step)) {
 
 function spectrumTitle(r, step) {
   return neuronLabel(r, step) + ": 2D spectrum in the " + r.unit + " basis (" +
-    (state.allTerms ? "every term" : "key terms") + ")";
+    (state.allTerms && r.picked.includes(state.neuron) ? "every term" : "key terms") + ")";
 }
 
 PANELS.neuronfourier = {tab: "circuit", circuit: true, maps: true, neuron: true, build(r, step) {
@@ -654,9 +671,11 @@ function update(id) {
   const want = {run: state.run, idx: state.idx, neuron: state.neuron, all: state.allTerms, size: el.clientWidth +
                 "x" + el.clientHeight};
   const had = el.drawn;
-  if (!had || had.run !== want.run || had.all !== want.all || had.size !== want.size) full(id);
-  else if (had.idx !== want.idx || (p.neuron && had.neuron !== want.neuron)) {
-    if (p.patch) applyPatch(el, p.patch(r, step));
+  if (!had || had.run !== want.run || had.all !== want.all || had.size !== want.size ||
+      (p.neuron && had.neuron !== want.neuron)) full(id);
+  else if (had.idx !== want.idx) {
+    const patch = p.patch ? p.patch(r, step) : null;
+    if (patch) applyPatch(el, patch);
     else if (!p.time) full(id);
     if (p.time) moveCursor(el, step);
   }
@@ -846,11 +865,10 @@ function clicked(id, e) {
   if (id === "pca" && point.curveNumber === 0) return go(point.pointNumber);
   if (PANELS[id].time && typeof point.x === "number") go(nearestIndex(r, point.x));
   if (id === "neuronmap") {
-    const neuron = r.neuron_order[point.y], which = r.picked.indexOf(neuron);
-    const note = document.getElementById("picknote");
-    if (which >= 0) { pickNeuron(which); note.textContent = ""; }
-    else note.textContent = "neuron " + neuron + ": activations not stored (stored: the cleanest " +
-      "of each key cluster and two others, in the neuron list)";
+    const neuron = r.neuron_order[point.y], note = document.getElementById("picknote");
+    if (pickable(r, neuron)) { pickNeuron(neuron); note.textContent = ""; }
+    else note.textContent = "neuron " + neuron + ": not stored (activations: the cleanest of each key cluster " +
+      "and two others; spectra: every neuron when the key terms are few)";
   }
 }
 
@@ -858,7 +876,7 @@ function clicked(id, e) {
 function writeHash() {
   const r = run(), parts = ["step=" + stepOf(r), "tab=" + state.tab];
   if (runs.length > 1) parts.unshift("run=" + state.run);
-  if (r.picked && r.picked.length) parts.push("neuron=" + r.picked[state.neuron]);
+  if (r.picked && r.picked.length) parts.push("neuron=" + state.neuron);
   if (state.allTerms) parts.push("terms=all");
   try { history.replaceState(null, "", "#" + parts.join("&")); } catch (err) { /* a page without history */ }
 }
@@ -880,12 +898,15 @@ function selectRun(i, keepStep) {
   slider.max = r.stepsAll.length - 1; slider.value = state.idx;
   document.getElementById("run").value = i;
   const select = document.getElementById("neuron");
-  select.replaceChildren(...(r.picked || []).map((j, k) => {
+  // the neurons with stored activations first, then (when every neuron's spectrum is stored) the rest, by cluster
+  const listed = (r.picked || []).concat(r.spectraArr ? r.neuron_order.filter(j => !r.picked.includes(j)) : []);
+  select.replaceChildren(...listed.map(j => {
     const f = r.freq ? r.freq.data[(r.steps.length - 1) * r.freq.shape[1] + j] : null;
-    const o = document.createElement("option"); o.value = k;
-    o.textContent = j + (f !== null ? " (final " + unitName(r, f) + ")" : ""); return o;
+    const o = document.createElement("option"); o.value = j;
+    o.textContent = j + (f !== null ? " (final " + unitName(r, f) + ")" : "") +
+      (r.picked.includes(j) ? " (activations)" : ""); return o;
   }));
-  state.neuron = 0;
+  state.neuron = listed.length ? listed[0] : 0;
   select.parentElement.style.display = r.picked && r.picked.length ? "" : "none";
   document.getElementById("allterms").parentElement.style.display = r.mapsArr ? "" : "none";
   const notes = document.getElementById("notes");  // text nodes only: a run's name is never parsed as HTML
@@ -902,9 +923,14 @@ function selectRun(i, keepStep) {
   refresh();
 }
 
-function pickNeuron(which) {
-  state.neuron = which;
-  document.getElementById("neuron").value = which;
+// a neuron the panels can show: stored activations, or its stored spectrum
+function pickable(r, neuron) {
+  return r.picked.includes(neuron) || (!!r.spectraArr && neuron >= 0 && neuron < r.spectraArr.shape[1]);
+}
+
+function pickNeuron(neuron) {
+  state.neuron = neuron;
+  document.getElementById("neuron").value = neuron;
   refresh();
 }
 
@@ -958,8 +984,8 @@ document.addEventListener("keydown", e => {
   document.getElementById("allterms").checked = state.allTerms;
   selectRun(i, false);
   const r = run();
-  if (h.neuron !== undefined && r.picked && r.picked.includes(Number(h.neuron))) {
-    state.neuron = r.picked.indexOf(Number(h.neuron)); document.getElementById("neuron").value = state.neuron;
+  if (h.neuron !== undefined && h.neuron !== "" && r.picked && pickable(r, Number(h.neuron))) {
+    state.neuron = Number(h.neuron); document.getElementById("neuron").value = state.neuron;
   }
   if (h.step !== undefined && h.step !== "" && !isNaN(Number(h.step))) go(nearestIndex(r, Number(h.step)));
   else refresh();

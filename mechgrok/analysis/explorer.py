@@ -113,6 +113,8 @@ def run_payload(run_dir: Path) -> JSONObject:
         "logit_spectrum": _b64(arrays["logit_spectrum"]), "attention_scores": _b64(arrays["attention_scores"]),
         "picked": arrays["picked"].tolist(), "map_steps": arrays["map_steps"].tolist(),
         "maps": _b64(arrays["maps"]) if "maps" in arrays else None,
+        "neuron_spectra": _b64(arrays["neuron_spectra"]) if "neuron_spectra" in arrays else None,
+        "spectrum_rows": trajectory.spectrum_rows(lens, circuit.frequencies),
         "basis_owner": lens.group.owner.tolist(),
         "dimension": _b64(arrays["dimension"]), "attention_spectrum": _b64(arrays["attention_spectrum"]),
         "clock": _b64(arrays["clock"]), "weight_pca": _b64(arrays["weight_pca"]),

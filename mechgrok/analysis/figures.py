@@ -210,20 +210,27 @@ def neuron_spectra_figure(neurons: torch.Tensor, indices: list[int], labels: lis
     group = CyclicGroup(neurons.shape[0]) if group is None else group
     rows = torch.arange(group.order) if irreps is None else torch.nonzero(
         torch.isin(group.owner, torch.tensor([0, *irreps]))).flatten()
-    coefficients = group.transform_2d(neurons[..., indices].double()).abs()[rows][:, rows]
-    coefficients[0, 0] = 0  # the mean dwarfs everything else
+    coefficients = group.transform_2d(neurons[..., indices].double())[rows][:, rows]
+    shown = [group.basis_names[i] for i in rows.tolist()]
+    titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
+    return coefficients_figure(coefficients, shown, titles, isinstance(group, CyclicGroup))
+
+
+def coefficients_figure(coefficients: torch.Tensor, shown: list[str], titles: list[str], fourier: bool) -> go.Figure:
+    """|2D coefficients| [r, r, n] of n neurons on the basis rows named ``shown`` (row 0 the constant), one heatmap
+    each; the constant term (0, 0) is left out: the mean dwarfs everything else."""
+    coefficients = coefficients.double().abs()
+    coefficients[0, 0] = 0
+    indices = list(range(coefficients.shape[-1]))
     several = len(indices) > 1
     if several:  # one scale for neurons of very different sizes would leave the smaller ones blank
         coefficients = coefficients / coefficients.amax((0, 1)).clamp_min(1e-30)
-    shown = [group.basis_names[i] for i in rows.tolist()]
-    titles = [f"neuron {i}" + (f": {labels[n]}" if labels else "") for n, i in enumerate(indices)]
     fig = make_subplots(rows=1, cols=len(indices), subplot_titles=titles)
     for column in range(1, len(indices) + 1):
         fig.add_heatmap(z=coefficients[..., column - 1].numpy(), x=shown, y=shown, coloraxis="coloraxis",
                         row=1, col=column)
     fig.update_xaxes(title_text="basis function of b", tickangle=-60, dtick=1)
     fig.update_yaxes(title_text="basis function of a", dtick=1, col=1)
-    fourier = isinstance(group, CyclicGroup)
     what = "Fourier basis (the key frequencies' terms)" if fourier else "irreps' basis (the key irreps' terms)"
     scale = "|coefficient| / the neuron's largest" if several else "|coefficient|"
     return fig.update_layout(title=f"Neurons in the 2D {what}",

@@ -16,6 +16,9 @@ grid's elements numbered as the group numbers them, discrete logs for div and mu
 - ``maps`` [M, n, p, p] (or [M, n, |G|, |G|]) float16: the activations over (a, b) of ``picked`` neurons (a few per key
   frequency, two unclustered) at ``map_steps``, at most MAX_MAP_STEPS checkpoints evenly spread
   (the full set of p^2 activations at every checkpoint would be gigabytes);
+- ``neuron_spectra`` [M, d_mlp, r, r] float16: every neuron's 2D coefficients B X B^T at the same checkpoints, on
+  the r basis rows of the trivial and the key units (``spectrum_rows``); [M, d_mlp, 0, 0] when r > MAX_SPECTRUM_ROWS
+  (large irreps: the file would be hundreds of MB);
 - ``dimension`` [C, 2] float32: the participation ratio of the MLP activations and of W_E (``instruments``);
 - ``attention_spectrum`` [C, heads, 2, n_irreps] float32: each layer-0 head's QK and OV norm per irrep;
 - ``clock`` [C, n_key, |G|, 2] float16: each element's embedding on each key unit's plane;
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from ..run import Run
 
 MAX_MAP_STEPS = 26
+MAX_SPECTRUM_ROWS = 16
 PER_KEY_FREQUENCY = 3
 UNCLUSTERED = 2
 FORMAT = "explorer-arrays"
@@ -74,6 +78,13 @@ def map_steps(steps: list[int]) -> list[int]:
     return [steps[i] for i in index.tolist()]
 
 
+def spectrum_rows(lens: Lens, key: list[int]) -> list[int]:
+    """The basis rows of every neuron's stored 2D spectrum: the trivial unit's and the key units' (none when there
+    are more than MAX_SPECTRUM_ROWS)."""
+    rows = torch.nonzero(torch.isin(lens.group.owner, torch.tensor([0, *key]))).flatten().tolist()
+    return rows if len(rows) <= MAX_SPECTRUM_ROWS else []
+
+
 def checkpoint_arrays(model: HookedModel, lens: Lens, clusters: NeuronClusters, logit_spectrum: torch.Tensor,
                       neurons: torch.Tensor, picked: list[int], key: list[int], with_map: bool) -> dict[str, torch.Tensor]:
     """One checkpoint's rows (``neurons`` [|G|, |G|, d_mlp]; the picked neurons' maps kept when ``with_map``)."""
@@ -86,6 +97,9 @@ def checkpoint_arrays(model: HookedModel, lens: Lens, clusters: NeuronClusters, 
               "clock": instruments.clock(W_E, lens, key).half()}
     if with_map:
         arrays["maps"] = neurons[..., picked].permute(2, 0, 1).half()
+        rows = torch.tensor(spectrum_rows(lens, key), dtype=torch.long)
+        coefficients = lens.group.transform_2d(neurons.double())[rows][:, rows]  # [r, r, d_mlp]
+        arrays["neuron_spectra"] = coefficients.permute(2, 0, 1).half()
     return arrays
 
 
@@ -106,6 +120,7 @@ def save_arrays(path: Path, steps: list[int], rows: dict[int, dict[str, torch.Te
                    map_steps=torch.tensor(with_maps, dtype=torch.int64))
     if with_maps:
         tensors["maps"] = torch.stack([rows[s]["maps"] for s in with_maps])
+        tensors["neuron_spectra"] = torch.stack([rows[s]["neuron_spectra"] for s in with_maps])
     save_tensors(path, tensors, {"kind": FORMAT, "key_from_step": key_from_step})
 
 
@@ -161,6 +176,11 @@ def check_arrays(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
         if maps is None or maps.dim() != 4 or tuple(maps.shape[:2]) != (n_maps, len(picked)) \
                 or maps.shape[2] != maps.shape[3] or not maps.is_floating_point() or not bool(torch.isfinite(maps).all()):
             raise bad("maps do not match map_steps and picked")
+        spectra = tensors.get("neuron_spectra")
+        if spectra is None or spectra.dim() != 4 or tuple(spectra.shape[:2]) != (n_maps, width) \
+                or spectra.shape[2] != spectra.shape[3] or not spectra.is_floating_point() \
+                or not bool(torch.isfinite(spectra).all()):
+            raise bad("neuron_spectra do not match map_steps and the layer")
 
 
 def run_shapes(run: Run) -> dict[str, tuple[int, ...]]:
@@ -199,10 +219,11 @@ def previous_rows(path: Path, picked: list[int], key_from_step: int) -> dict[int
         return {}
     if meta.get("key_from_step") != key_from_step or tensors["picked"].tolist() != picked:
         return {}
-    maps = dict(zip(tensors["map_steps"].tolist(), tensors["maps"])) if "maps" in tensors else {}
+    maps = dict(zip(tensors["map_steps"].tolist(), zip(tensors["maps"], tensors["neuron_spectra"]))) \
+        if "maps" in tensors else {}
     rows = {}
     for i, step in enumerate(tensors["steps"].tolist()):
         rows[step] = {name: tensors[name][i] for name in ROW_ARRAYS if name != "weight_pca"}
         if step in maps:
-            rows[step]["maps"] = maps[step]
+            rows[step]["maps"], rows[step]["neuron_spectra"] = maps[step]
     return rows

@@ -200,23 +200,32 @@ class CheckpointViews:
         return self._titled("attention", figures.attention_figure(pattern, self.views.lens.axis))
 
     def _neuron(self, neuron: int | None = None) -> go.Figure:
+        """A neuron's 2D spectrum (key terms) at the nearest stored checkpoint: from its activations for the picked
+        neurons, from the stored coefficients (``trajectory.spectrum_rows``) for every other neuron."""
         arrays = self.views.arrays
         picked = arrays["picked"].tolist()
         neuron = picked[0] if neuron is None else neuron
-        if neuron not in picked:
-            raise MechgrokError(f"neuron {neuron}'s activations are not stored; stored: {picked}")
         map_steps = arrays["map_steps"].tolist()
         if not map_steps:
             raise MechgrokError("this analysis stored no neuron activation maps; run `mechgrok analyze --force`")
         nearest = min(range(len(map_steps)), key=lambda i: abs(map_steps[i] - self.step))
-        activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
         where = f"step {map_steps[nearest]}" + ("" if map_steps[nearest] == self.step else " (nearest stored)")
         lens = self.views.lens
-        fig = figures.neuron_spectra_figure(activations, [0], [where], self._key or None, lens.group)
+        title = f"Neuron {neuron} in the 2D {'Fourier' if lens.unit == 'frequency' else 'irreps'} basis, {where}"
+        if neuron in picked:
+            activations = arrays["maps"][nearest, picked.index(neuron)].float()[..., None]  # [p, p, 1]
+            fig = figures.neuron_spectra_figure(activations, [0], [where], self._key or None, lens.group)
+        else:
+            rows = trajectory.spectrum_rows(lens, self._key)
+            spectra = arrays["neuron_spectra"]
+            if not 0 <= neuron < spectra.shape[1] or not rows or spectra.shape[2] != len(rows):
+                raise MechgrokError(f"neuron {neuron}'s spectrum is not stored; stored for every neuron of the "
+                                    f"layer when the key terms are few, and activations for {picked}")
+            coefficients = spectra[nearest, neuron].float()[..., None]  # [r, r, 1]
+            fig = figures.coefficients_figure(coefficients, [lens.group.basis_names[i] for i in rows], [where],
+                                              lens.unit == "frequency")
         fig.layout.annotations[0].text = f"neuron {neuron}: {where}"  # the figure numbers its one neuron 0
-        return fig.update_layout(
-            title=f"Neuron {neuron} in the 2D {'Fourier' if lens.unit == 'frequency' else 'irreps'} basis, {where}")
-
+        return fig.update_layout(title=title)
 
     # -- instruments ---------------------------------------------------------------------------
     def _pca(self) -> go.Figure:

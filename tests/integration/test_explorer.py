@@ -311,7 +311,7 @@ def assert_page_draws_the_views(page, run_dir):
         _show(page, panel)
         drawn = _traces(page, panel)
         if name == "neuron":
-            neuron = page.evaluate("RUNS[0].picked[Number(document.getElementById('neuron').value || 0)]")
+            neuron = page.evaluate("Number(document.getElementById('neuron').value)")
             view = checkpoint.view(name, neuron=neuron).data[0]
             page_names = drawn[0]["x"]
             index = [page_names.index(n) for n in view.x]  # the view shows the key terms only
@@ -342,6 +342,11 @@ def test_the_page_draws_what_the_python_views_draw_at_every_step_tried(browser, 
         page.locator("#slider").fill(position)
         page.wait_for_timeout(200)
         assert_page_draws_the_views(page, explored)
+    # a neuron without stored activations: its 2D spectrum from the coefficients stored for every neuron
+    unpicked = page.evaluate("RUNS[0].neuron_order.find(j => !RUNS[0].picked.includes(j))")
+    page.select_option("#neuron", value=str(unpicked))
+    page.wait_for_timeout(200)
+    assert_page_draws_the_views(page, explored)
     assert page.errors == []
 
 
@@ -516,7 +521,7 @@ def test_the_url_hash_holds_and_restores_the_state(browser, explored):
     assert state == f"#step={step}&tab=training&neuron={neuron}"
     restored = _open(browser, path.resolve().as_uri() + state)
     assert restored.inner_text("#steplabel") == f"step {step}"
-    assert restored.evaluate("Number(document.getElementById('neuron').value)") == 2
+    assert restored.evaluate("Number(document.getElementById('neuron').value)") == neuron
     assert restored.evaluate("document.getElementById('neuronmap').offsetParent !== null")  # the training tab
     near = _open(browser, path.resolve().as_uri() + f"#step={int(step) + 1}&neuron=999999&tab=nope")
     assert near.inner_text("#steplabel") == f"step {step}"  # the nearest analysed step; the rest ignored
@@ -534,11 +539,15 @@ def test_clicks_jump_to_a_step_and_pick_a_neuron_and_panels_export_offline(brows
     row = order.index(picked[3])
     page.evaluate(f"document.getElementById('neuronmap').emit('plotly_click', {{points: [{{x: {steps[2]}, y: {row}}}]}})")
     assert page.inner_text("#steplabel") == f"step {steps[2]}"
-    assert page.evaluate("Number(document.getElementById('neuron').value)") == 3
-    unpicked = next(i for i, n in enumerate(order) if n not in picked)
+    assert page.evaluate("Number(document.getElementById('neuron').value)") == picked[3]
+    unpicked = next(i for i, n in enumerate(order) if n not in picked)  # no activations: its stored spectrum
     page.evaluate(f"document.getElementById('neuronmap').emit('plotly_click', {{points: [{{x: {steps[2]}, "
                   f"y: {unpicked}}}]}})")
-    assert "not stored" in page.inner_text("#picknote")
+    assert page.evaluate("Number(document.getElementById('neuron').value)") == order[unpicked]
+    assert page.inner_text("#picknote") == ""
+    _show(page, "neuronfourier")
+    assert f"neuron {order[unpicked]} " in page.evaluate("document.getElementById('neuronfourier').layout.title.text")
+    assert "only" in page.evaluate("document.getElementById('neuronact').layout.title.text")
     _show(page, "pca")
     page.evaluate("document.getElementById('pca').emit('plotly_click', {points: [{curveNumber: 0, pointNumber: 7}]})")
     assert page.inner_text("#steplabel") == f"step {steps[7]}"

@@ -67,3 +67,22 @@ def test_the_instruments_draw_the_stored_numbers_at_the_step(analysed_every_2):
     spans = opened.spans
     assert {s.unit for s in spans if not s.transient} >= set(key)  # every key cluster is standing at the end
     assert at.view("transients").layout.xaxis.range[1] == steps[-1]
+
+
+def test_every_neurons_stored_spectrum_is_the_transform_of_its_activations(analysed_every_2):
+    """neuron_spectra (every neuron, key terms) agree with B X B^T of the stored activations of the picked ones."""
+    import torch
+
+    from mechgrok import load_run
+    from mechgrok.analysis import trajectory
+    from mechgrok.analysis.views import open as open_views
+
+    opened = open_views(load_run(analysed_every_2))
+    arrays, lens = opened.arrays, opened.lens
+    rows = trajectory.spectrum_rows(lens, opened.report.circuit.frequencies)
+    assert rows and rows[0] == 0 and arrays["neuron_spectra"].shape[2:] == (len(rows), len(rows))
+    for m in (0, len(arrays["map_steps"]) - 1):
+        for i, neuron in enumerate(arrays["picked"].tolist()):
+            expected = lens.group.transform_2d(arrays["maps"][m, i].double())[rows][:, rows]
+            stored = arrays["neuron_spectra"][m, neuron].double()
+            torch.testing.assert_close(stored, expected, rtol=2e-3, atol=2e-3 * float(expected.abs().max()))
