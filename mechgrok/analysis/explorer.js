@@ -218,25 +218,22 @@ PANELS.norm = {tab: "training", time: true, build(r) {
     rangemode: "tozero", showgrid: false}})];
 }};
 
-PANELS.embed = {tab: "circuit", circuit: true, build(r, step) {
-  const ks = r.units.map((_, i) => i).slice(1), names = ks.map(k => unitName(r, k));
-  return [[{type: "bar", x: names, y: row(r.embed, state.idx).slice(1), marker: {color: keyColours(r, ks)}}],
-          panelLayout(r, "embed", step, {xaxis: {type: "category", categoryorder: "array", categoryarray: names},
-                                         yaxis: {range: [0, 1.05 * r.embedMax]}})];
-}, patch(r, step) {
-  return [{bars: [{y: row(r.embed, state.idx).slice(1)}]}, {"title.text": wrap(fill(r.titles.embed[0], r, step), panelWidth("embed"))}];
-}};
-
 function keyColours(r, ks) { const key = new Set(r.key); return ks.map(k => key.has(k) ? "crimson" : "steelblue"); }
 
-PANELS.logit = {tab: "circuit", circuit: true, build(r, step) {
-  const ks = r.units.map((_, i) => i).slice(1), names = ks.map(k => unitName(r, k));
-  return [[{type: "bar", x: names, y: row(r.logit, state.idx).slice(1), marker: {color: keyColours(r, ks)}}],
-          panelLayout(r, "logit", step, {xaxis: {type: "category", categoryorder: "array", categoryarray: names},
-                                         yaxis: {range: [0, 1.05 * r.logitMax]}})];
-}, patch(r, step) {
-  return [{bars: [{y: row(r.logit, state.idx).slice(1)}]}, {"title.text": wrap(fill(r.titles.logit[0], r, step), panelWidth("logit"))}];
-}};
+// a spectrum by unit (the trivial one left out) on a fixed axis: the embedding's and the neuron-to-logit map's
+function spectrumPanel(panel, array, top) {
+  return {tab: "circuit", circuit: true, build(r, step) {
+    const ks = r.units.map((_, i) => i).slice(1), names = ks.map(k => unitName(r, k));
+    return [[{type: "bar", x: names, y: row(r[array], state.idx).slice(1), marker: {color: keyColours(r, ks)}}],
+            panelLayout(r, panel, step, {xaxis: {type: "category", categoryorder: "array", categoryarray: names},
+                                         yaxis: {range: [0, 1.05 * r[top]]}})];
+  }, patch(r, step) {
+    return [{bars: [{y: row(r[array], state.idx).slice(1)}]},
+            {"title.text": wrap(fill(r.titles[panel][0], r, step), panelWidth(panel))}];
+  }};
+}
+PANELS.embed = spectrumPanel("embed", "embed", "embedMax");
+PANELS.logit = spectrumPanel("logit", "logit", "logitMax");
 
 function neuronPoints(r) {
   const key = new Set(r.key), freq = row(r.freq, state.idx);
@@ -733,8 +730,7 @@ function moveCursor(el, step) {
 
 // a heatmap trace's z painted on a canvas laid over its subplot, in the trace's colour scale and range
 function paintHeatmap(el, t) {
-  const trace = el._fullData[t], z = el.data[t].z, fl = el._fullLayout;
-  const xa = fl[trace.xaxis.replace("x", "xaxis")], ya = fl[trace.yaxis.replace("y", "yaxis")];
+  const [trace, xa, ya] = traceAxes(el, t), z = el.data[t].z, fl = el._fullLayout;
   const scaleSource = trace.coloraxis ? fl[trace.coloraxis] : trace;
   const zmin = trace.coloraxis ? scaleSource.cmin : trace.zmin, zmax = trace.coloraxis ? scaleSource.cmax : trace.zmax;
   const rows = z.length, cols = z[0].length, canvas = canvasOver(el, t, xa, ya, cols, rows);
@@ -775,15 +771,26 @@ function canvasOver(el, t, xa, ya, width, height) {
   return canvas;
 }
 
+// trace t's axes (its subplot's)
+function traceAxes(el, t) {
+  const trace = el._fullData[t], fl = el._fullLayout;
+  return [trace, fl[trace.xaxis.replace("x", "xaxis")], fl[trace.yaxis.replace("y", "yaxis")]];
+}
+
+// a cleared canvas at plot-area size over trace t, the trace's own marks (under plotly's `layer`) hidden
+function markCanvas(el, t, layer) {
+  const [, xa, ya] = traceAxes(el, t);
+  const canvas = canvasOver(el, t, xa, ya, Math.round(xa._length), Math.round(ya._length)), context = canvas.getContext("2d");
+  const node = el.querySelectorAll(layer + " .trace")[t];
+  if (node && node.style.visibility !== "hidden") node.style.visibility = "hidden";
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  return {d: el.data[t], xa, ya, context};
+}
+
 // a scatter trace's markers (x, y, marker.color; plotly's size is a diameter) painted on a canvas over the plot
 // area, plotly's own points hidden until the next full draw
 function paintPoints(el, t) {
-  const trace = el._fullData[t], d = el.data[t], fl = el._fullLayout;
-  const xa = fl[trace.xaxis.replace("x", "xaxis")], ya = fl[trace.yaxis.replace("y", "yaxis")];
-  const canvas = canvasOver(el, t, xa, ya, Math.round(xa._length), Math.round(ya._length)), context = canvas.getContext("2d");
-  const layer = el.querySelectorAll(".scatterlayer .trace")[t];
-  if (layer && layer.style.visibility !== "hidden") layer.style.visibility = "hidden";
-  context.clearRect(0, 0, canvas.width, canvas.height);
+  const {d, xa, ya, context} = markCanvas(el, t, ".scatterlayer");
   const radius = (d.marker && d.marker.size || 6) / 2, colours = d.marker && d.marker.color;
   for (let i = 0; i < d.y.length; i++) {
     const x = xa.c2p(xa.d2c(d.x[i])), y = ya.c2p(d.y[i]);
@@ -796,12 +803,7 @@ function paintPoints(el, t) {
 // a vertical bar trace (categories on x, y from 0, marker.color, text above each bar) painted on a canvas over
 // the plot area, plotly's own bars hidden until the next full draw
 function paintBars(el, t) {
-  const trace = el._fullData[t], d = el.data[t], fl = el._fullLayout;
-  const xa = fl[trace.xaxis.replace("x", "xaxis")], ya = fl[trace.yaxis.replace("y", "yaxis")];
-  const canvas = canvasOver(el, t, xa, ya, Math.round(xa._length), Math.round(ya._length)), context = canvas.getContext("2d");
-  const layer = el.querySelectorAll(".barlayer .trace")[t];
-  if (layer && layer.style.visibility !== "hidden") layer.style.visibility = "hidden";
-  context.clearRect(0, 0, canvas.width, canvas.height);
+  const {d, xa, ya, context} = markCanvas(el, t, ".barlayer");
   const width = 0.8 * Math.abs(xa.c2p(1) - xa.c2p(0)), base = ya.c2p(0), colours = d.marker && d.marker.color;
   context.font = "11px sans-serif"; context.textAlign = "center";
   for (let i = 0; i < d.y.length; i++) {
