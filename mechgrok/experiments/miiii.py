@@ -106,18 +106,24 @@ def _compare_with_text(out: Path, table: list[dict], step: int) -> None:
             if row["q"] not in text_grok and r.get(key, 0) >= 0.99:
                 text_grok[row["q"]] = r["step"]
     rows = [[row["q"], f"{row['final_test_acc']:.3f}", f"{at.get('test_acc_q' + str(row['q']), math.nan):.3f}",
-             row["grok_step"], text_grok.get(row["q"])] for row in table]
+             _grok(row["grok_step"], step), _grok(text_grok.get(row["q"]), curves[-1]["step"])] for row in table]
     header = ["q", f"code (frac 0.5): test acc at step {step}", f"text (frac 0.3): test acc at step {at['step']}",
               "code: grok step", "text: grok step (of 40,000; 69,000 extended)"]
     (out / "miiii_vs_text.md").write_text(f"# miiii at step {step}: the study's code (frac 0.5) beside the paper's "
                                           f"text (frac 0.3)\n\n{markdown_table(header, rows)}\n")
 
 
+def _grok(step: int | None, reached: int) -> str:
+    """A grok step, or that the task has not grokked by the last step tabulated."""
+    return f"{step:,}" if step is not None else f"not by {reached:,}"
+
+
 def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Report | None, table: list[dict],
               claims: list, variant: str, quick: bool) -> str:
     reached = report.final.step
     target = cfg.optim.steps
-    rows = [[r["q"], r["grok_step"], "not started" if baseline is None else r["grok_step_no_grokfast"],
+    rows = [[r["q"], _grok(r["grok_step"], reached),
+             "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step),
              f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
     markdown = markdown_table(["q", "grok step (test acc >= 99%)", "without Grokfast", "test acc at the last step",
                                "W_E R^2 on period-q features", "same fit on noise"], rows)
