@@ -3,25 +3,40 @@
 // (Plotly.update of y or z, the title, the cursor), and only on the panels of the tab in view; the others catch up
 // when their tab is opened.
 "use strict";
+// the data as JSON, not a script literal: JSON.parse reads it several times faster than the script parser would
+const RUNS = JSON.parse(document.getElementById("runs").textContent);
 
 function decode(spec) {
   if (!spec) return null;
-  const bin = atob(spec.b64), bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  let bytes;
+  if (Uint8Array.fromBase64) bytes = Uint8Array.fromBase64(spec.b64);  // native: ~5x faster than atob and a loop
+  else {
+    const bin = atob(spec.b64);
+    bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  }
   let data;
   if (spec.dtype === "f32") data = new Float32Array(bytes.buffer);
   else if (spec.dtype === "i16") data = new Int16Array(bytes.buffer);
   else if (spec.dtype === "i32") data = new Int32Array(bytes.buffer);
-  else {  // float16 -> float32
-    const h = new Uint16Array(bytes.buffer);
+  else {  // float16 -> float32, through a table of all 65,536 halves (millions of values load in milliseconds)
+    const h = new Uint16Array(bytes.buffer), table = halfTable();
     data = new Float32Array(h.length);
-    for (let i = 0; i < h.length; i++) {
-      const s = h[i] >> 15 ? -1 : 1, e = (h[i] >> 10) & 31, f = h[i] & 1023;
-      data[i] = e === 0 ? s * f * Math.pow(2, -24) : e === 31 ? (f ? NaN : s * Infinity)
-        : s * Math.pow(2, e - 15) * (1 + f / 1024);
-    }
+    for (let i = 0; i < h.length; i++) data[i] = table[h[i]];
   }
   return {data, shape: spec.shape};
+}
+
+let HALVES = null;
+function halfTable() {
+  if (HALVES) return HALVES;
+  HALVES = new Float32Array(65536);
+  for (let v = 0; v < 65536; v++) {
+    const s = v >> 15 ? -1 : 1, e = (v >> 10) & 31, f = v & 1023;
+    HALVES[v] = e === 0 ? s * f * Math.pow(2, -24) : e === 31 ? (f ? NaN : s * Infinity)
+      : s * Math.pow(2, e - 15) * (1 + f / 1024);
+  }
+  return HALVES;
 }
 
 // row i of a [n, ...] array as a plain array

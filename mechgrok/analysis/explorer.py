@@ -205,7 +205,7 @@ type="checkbox"> all terms</label>
 <div id="notes"></div>
 <div id="grid"></div>
 <script>/*PLOTLY*/</script>
-<script>const RUNS = /*DATA*/;</script>
+<script type="application/json" id="runs">/*DATA*/</script>
 <script>/*APP*/</script>
 </body></html>
 """
