@@ -77,7 +77,9 @@ def _finished_analysis(run: Run) -> tuple[Report, dict[str, torch.Tensor] | None
 def run_payload(run_dir: Path) -> JSONObject:
     """Everything the page needs about one run (JSON-serialisable)."""
     report, arrays = _report_and_arrays(Path(run_dir))
-    cfg = load_run(run_dir).config.to_dict()  # the run's own, checked config: report.json's copy is not read
+    run = load_run(run_dir)
+    opened = RunViews(run, report, arrays)  # the views' helpers on the analysis just read
+    cfg = run.config.to_dict()  # the run's own, checked config: report.json's copy is not read
     columns = ("step", "train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
                "sum_sq_weights", "gini_embed", "gini_neuron_logit")
     payload = {
@@ -86,12 +88,12 @@ def run_payload(run_dir: Path) -> JSONObject:
         "phases": {k: getattr(report.phases, k) for k in ("memorization_end", "cleanup_start", "cleanup_end")},
         "grok_step": report.grok_step, "generalised": report.generalised,
         "note": None if arrays is not None else PANEL_NOTE.format(task=cfg["task"]),
-        "table_row": run_row(RunViews(load_run(run_dir))),
+        "table_row": run_row(opened),
     }
     if arrays is None:
         return payload
     circuit = report.circuit
-    data = load_run(run_dir).dataset
+    data = run.dataset
     lens = data.lens
     payload.update({"titles": {panel: list(TITLES[view]) for view, panel in PANEL_OF_VIEW.items()},
                     "basis": _b64(lens.group.basis.float()), "basis_names": lens.group.basis_names,
@@ -124,7 +126,7 @@ def run_payload(run_dir: Path) -> JSONObject:
     spans = instruments.transient_clusters(arrays["neuron_freq"], arrays["neuron_frac"], circuit.threshold,
                                            circuit.min_neurons, steps, lens.group.n_irreps)
     payload.update({"dynamics": dataclasses.asdict(dynamics), "spans": [dataclasses.asdict(s) for s in spans]})
-    names, table, is_key, top = RunViews(load_run(run_dir)).cluster_table
+    names, table, is_key, top = opened.cluster_table
     payload.update({"cluster_names": names, "cluster_table": _b64(table.to(torch.int64)), "cluster_key": is_key,
                     "cluster_top": top})
     return payload

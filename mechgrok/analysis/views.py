@@ -22,6 +22,7 @@ from ..lens import Lens
 from ..run import EXPLORER_ARRAYS_FILE, Run
 from . import figures, instruments, trajectory
 from .pipeline import load_report
+from .report import Report
 
 CURVE_VIEWS = ("losses", "restricted_excluded", "weight_norm")
 # (title, x axis, y axis) of the per-checkpoint views, one source for Python and the HTML page (which fills in the
@@ -45,9 +46,12 @@ VIEWS = CURVE_VIEWS + CHECKPOINT_VIEWS + INSTRUMENT_VIEWS
 class RunViews:
     """A run's analysis and explorer arrays, read once; ``at(step)`` gives one checkpoint's views."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, report: Report | None = None, arrays: dict[str, torch.Tensor] | None = None):
+        """``report`` and ``arrays``: the run's analysis when the caller has read it already (else read here)."""
         self.run = run
-        self.report = load_report(run.path)
+        self.report = report if report is not None else load_report(run.path)
+        if arrays is not None:
+            self.arrays = arrays  # takes the cached property's place
 
     @cached_property
     def arrays(self) -> dict[str, torch.Tensor] | None:
