@@ -72,3 +72,34 @@ def test_a_relative_run_dir_is_read_from_the_repository_root(monkeypatch):
     with pytest.raises(CellExecutionError, match=f"No run at {repo / 'checkpoints' / 'no_such_run'}\\."):
         NotebookClient(book, timeout=120, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
+
+
+@pytest.mark.slow
+def test_the_views_widget_builds_in_a_kernel(notebook_run):
+    """views.widget in a real ipykernel (driven by jupyter_client, not nbclient, which can block on a cell that
+    displays an ipywidget: jupyter/nbclient#312): a slider over every analysed step, its figures drawn without error."""
+    from jupyter_client.manager import start_new_kernel
+
+    from mechgrok import load_run
+    from mechgrok.analysis import views
+
+    steps = views.open(load_run(notebook_run)).steps
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        code = ("from mechgrok import load_run, views\n"
+                f"box = views.widget(load_run({str(notebook_run)!r}), ['losses', 'cluster_sizes', 'clock'])\n"
+                "print('slider', box.children[0].value, len(box.children[0].options))")
+        printed, errors = [], []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                errors.append(msg["content"]["evalue"])
+
+        reply = kc.execute_interactive(code, timeout=600, output_hook=hook)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok" and not errors, errors
+    assert f"slider {steps[-1]} {len(steps)}" in "".join(printed)
