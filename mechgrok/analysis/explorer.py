@@ -25,7 +25,7 @@ import torch
 from ..errors import MechgrokError
 from ..fileio import JSONObject, atomic_write
 from ..run import EXPLORER_ARRAYS_FILE, EXPLORER_FILE, REPORT_FILE, Run, load_run
-from . import instruments, trajectory
+from . import trajectory
 from .pipeline import analyze_run
 from .report import Report, read_report
 from .views import TITLES, RunViews, run_row
@@ -122,10 +122,8 @@ def run_payload(run_dir: Path) -> JSONObject:
         "clock": _b64(arrays["clock"]), "weight_pca": _b64(arrays["weight_pca"]),
         "weight_pca_explained": arrays["weight_pca_explained"].tolist(),
     })
-    dynamics = instruments.neuron_dynamics(arrays["neuron_freq"], arrays["neuron_frac"], circuit.threshold, steps)
-    spans = instruments.transient_clusters(arrays["neuron_freq"], arrays["neuron_frac"], circuit.threshold,
-                                           circuit.min_neurons, steps, lens.group.n_irreps)
-    payload.update({"dynamics": dataclasses.asdict(dynamics), "spans": [dataclasses.asdict(s) for s in spans]})
+    payload.update({"dynamics": dataclasses.asdict(opened.dynamics),  # the Python views' own, read by the page
+                    "spans": [dataclasses.asdict(s) for s in opened.spans]})
     names, table, is_key, top = opened.cluster_table
     payload.update({"cluster_names": names, "cluster_table": _b64(table.to(torch.int64)), "cluster_key": is_key,
                     "cluster_top": top})
