@@ -17,6 +17,10 @@ training; ``presets.MIIII``), and ``code``, the study's code as it ran (50%, one
 step, the task losses averaged, no biases, W_out from W_in's draws, the Grokfast EMA from zero, no
 warm-up, float64, 65,536 steps; ``presets.MIIII_CODE``). ``partial=True`` tabulates the checkpoints
 written so far and trains nothing, so a run that takes several sessions reports where it stands.
+
+The code's reading also trains a third run, ``OUT/run_fraction_only``: the text's settings with the code's training
+fraction alone (0.5), and the code's step count (a horizon only: the rate is constant after the text's 10 warm-up
+steps). Where the code run groks earlier than the text run, this run says whether the fraction did it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..tables import markdown_table, write_table
 
 RUN_SUBDIR = "run"
 BASELINE_SUBDIR = "run_no_grokfast"  # the same config without the filter: the Grokfast claim's control
+FRACTION_SUBDIR = "run_fraction_only"  # the text's settings but the code's fraction: which difference did it
 VARIANTS = {"text": (MIIII, MIIII_QUICK), "code": (MIIII_CODE, MIIII_CODE_QUICK)}
 TITLES = {"text": "as the paper's text describes it", "code": "as the study's code ran it"}
 
@@ -47,6 +52,13 @@ def configs(out: Path, quick: bool, variant: str, device: str = "auto") -> tuple
     full, small = VARIANTS[variant]
     cfg = TrainConfig(**(small if quick else full), device=device, out=str(out / RUN_SUBDIR))
     return cfg, cfg.replace(grokfast="none", out=str(out / BASELINE_SUBDIR))
+
+
+def fraction_config(out: Path, quick: bool, device: str = "auto") -> TrainConfig:
+    """The text's run with the code's training fraction alone (and the code's steps), under ``out``."""
+    text, code = (VARIANTS[v][1 if quick else 0] for v in ("text", "code"))
+    return TrainConfig(**{**text, "frac_train": code["frac_train"], "steps": code["steps"]}, device=device,
+                       out=str(out / FRACTION_SUBDIR))
 
 
 def _analysed(cfg: TrainConfig, partial: bool, progress: bool) -> Report | None:
@@ -65,15 +77,20 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     ``partial``: train nothing; tabulate the checkpoints each run has so far."""
     out = Path(out)
     cfg, plain = configs(out, quick, variant, device)
+    runs = (cfg, plain, fraction_config(out, quick, device)) if variant == "code" else (cfg, plain)
     out.mkdir(parents=True, exist_ok=True)
     if not partial:
-        for config in (cfg, plain):
+        for config in runs:
             train(config, progress=progress)
-    report, baseline = (_analysed(c, partial, progress) for c in (cfg, plain))
+    report, baseline, *fraction = (_analysed(c, partial, progress) for c in runs)
     if report is None:
         raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first (the command without --partial)")
     plain_steps = {r.q: r.grok_step for r in baseline.tasks.table} if baseline else {}
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
+    if fraction:
+        fraction_steps = {r.q: r.grok_step for r in fraction[0].tasks.table} if fraction[0] else {}
+        for row in table:
+            row["grok_step_fraction_only"] = fraction_steps.get(row["q"])
     claims = list(report.tasks.claims)
     if baseline is not None:
         claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
@@ -81,36 +98,49 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     write_table(out / "miiii_curves", load_run(cfg.run.out).metrics())
     if baseline is not None:
         write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
-    (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick))
+    if fraction and fraction[0] is not None:
+        write_table(out / "miiii_curves_fraction_only", load_run(runs[2].run.out).metrics())
+    (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick,
+                                            fraction[0] if fraction else None))
     if variant == "code" and not quick:
-        _compare_with_text(out, table, report.final.step)
+        alone = load_run(runs[2].run.out).metrics() if fraction and fraction[0] is not None else []
+        _compare_with_text(out, table, report.final.step, alone)
     return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
 
 
 TEXT_CURVES = Path("results/experiments/miiii/miiii_curves.csv")  # the text run's committed per-task curves
 
 
-def _compare_with_text(out: Path, table: list[dict], step: int) -> None:
+def _compare_with_text(out: Path, table: list[dict], step: int, alone: list[dict]) -> None:
     """miiii_vs_text.md: per task, this (code) run's test accuracy at its last step beside the text run's at the
-    same step and its grok step, read from the text run's committed curves (nothing when they are absent)."""
+    same step and its grok step, read from the text run's committed curves (nothing when they are absent), and the
+    fraction-alone run's (``alone``: its metrics rows; columns left out when it has none)."""
     from ..fileio import read_csv
 
     curves = read_csv(TEXT_CURVES)
     if not curves:
         return
-    at = max((r for r in curves if r["step"] <= step), key=lambda r: r["step"])
+    at = _row_at(curves, step)
     text_grok = {}
     for r in curves:
         for row in table:
             key = f"test_acc_q{row['q']}"
             if row["q"] not in text_grok and r.get(key, 0) >= 0.99:
                 text_grok[row["q"]] = r["step"]
-    rows = [[row["q"], f"{row['final_test_acc']:.3f}", f"{at.get('test_acc_q' + str(row['q']), math.nan):.3f}",
-             _grok(row["grok_step"], step), _grok(text_grok.get(row["q"]), curves[-1]["step"])] for row in table]
-    header = ["q", f"code (frac 0.5): test acc at step {step}", f"text (frac 0.3): test acc at step {at['step']}",
-              "code: grok step", "text: grok step (of 40,000; 69,000 extended)"]
+    alone_at = _row_at(alone, step) if alone else None
+    rows = [[row["q"], f"{row['final_test_acc']:.3f}", f"{at.get('test_acc_q' + str(row['q']), math.nan):.3f}"]
+            + ([f"{alone_at.get('test_acc_q' + str(row['q']), math.nan):.3f}"] if alone_at else [])
+            + [_grok(row["grok_step"], step), _grok(text_grok.get(row["q"]), curves[-1]["step"])] for row in table]
+    header = (["q", f"code (frac 0.5): test acc at step {step}", f"text (frac 0.3): test acc at step {at['step']}"]
+              + ([f"text with frac 0.5 alone: test acc at step {alone_at['step']}"] if alone_at else [])
+              + ["code: grok step", "text: grok step (of 40,000; 69,000 extended)"])
     (out / "miiii_vs_text.md").write_text(f"# miiii at step {step}: the study's code (frac 0.5) beside the paper's "
                                           f"text (frac 0.3)\n\n{markdown_table(header, rows)}\n")
+
+
+def _row_at(rows: list[dict], step: int) -> dict:
+    """The last metrics row at or before ``step`` (the first row when every row is later)."""
+    return max((r for r in rows if r["step"] <= step), key=lambda r: r["step"], default=rows[0])
 
 
 def _grok(step: int | None, reached: int) -> str:
@@ -119,14 +149,19 @@ def _grok(step: int | None, reached: int) -> str:
 
 
 def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Report | None, table: list[dict],
-              claims: list, variant: str, quick: bool) -> str:
+              claims: list, variant: str, quick: bool, fraction: Report | None = None) -> str:
     reached = report.final.step
     target = cfg.optim.steps
+    with_fraction = "grok_step_fraction_only" in table[0] if table else False
     rows = [[r["q"], _grok(r["grok_step"], reached),
-             "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step),
-             f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
-    markdown = markdown_table(["q", "grok step (test acc >= 99%)", "without Grokfast", "test acc at the last step",
-                               "W_E R^2 on period-q features", "same fit on noise"], rows)
+             "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step)]
+            + ([_grok(r["grok_step_fraction_only"], fraction.final.step) if fraction else "not started"]
+               if with_fraction else [])
+            + [f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
+    header = (["q", "grok step (test acc >= 99%)", "without Grokfast"]
+              + (["the text's run, fraction 0.5 alone"] if with_fraction else [])
+              + ["test acc at the last step", "W_E R^2 on period-q features", "same fit on noise"])
+    markdown = markdown_table(header, rows)
     order = ", ".join(str(q) for q in report.tasks.order)
     if baseline is None:
         plain_line = "Without Grokfast: not started."
@@ -134,6 +169,11 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
         plain_order = ", ".join(str(q) for q in baseline.tasks.order)
         plain_line = (f"Without Grokfast ({baseline.final.step} of {plain.optim.steps} steps): "
                       f"{plain_order or 'no task has grokked'}")
+    if with_fraction:
+        fraction_order = ", ".join(str(q) for q in fraction.tasks.order) if fraction else ""
+        plain_line += ("\n\nThe text's run with the fraction alone changed: " +
+                       (f"{fraction.final.step} steps: {fraction_order or 'no task has grokked'}" if fraction
+                        else "not started."))
     claim_lines = "\n".join(f"- {c.claim}: **{c.verdict}**" for c in claims)
     progress = "" if reached >= target else f" (in progress: {reached} of {target} steps)"
     return (f"# miiii {TITLES[variant]}, p={cfg.data.p}, frac_train {cfg.data.frac_train}, {reached} steps"

@@ -7,7 +7,10 @@ import torch
 
 from mechgrok import load_run
 from mechgrok.cli import main
+from mechgrok.config import TrainConfig
 from mechgrok.experiments.augmentation import summarise
+from mechgrok.experiments.miiii import fraction_config
+from mechgrok.presets import MIIII, MIIII_QUICK
 from mechgrok.metrics import head_accuracies
 
 from ..conftest import small_config
@@ -182,6 +185,13 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
                 cfg.model.mlp_init, cfg.optim.grokfast_start, cfg.model.dtype, cfg.optim.warmup_steps,
                 cfg.optim.beta2) == (0.5, "step", "mean", "none", "tied", "zero", "float64", 0, 0.999)
         assert cfg.optim.grokfast == grokfast
+    # the control that changes the fraction alone: the text's config in every field but frac_train (and the horizon)
+    for quick, fraction in ((True, load_run(out / "run_fraction_only").config), (False, fraction_config(out, False))):
+        alone, text = fraction.to_dict(), TrainConfig(**(MIIII_QUICK if quick else MIIII)).to_dict()
+        assert {k for k in text if alone[k] != text[k]} <= {"out", "frac_train", "steps"}
+        assert (alone["frac_train"], alone["steps"]) == (0.5, 300 if quick else 65536)
+    assert "the text's run, fraction 0.5 alone" in (out / "miiii.md").read_text()
+    assert (out / "miiii_curves_fraction_only.csv").exists()
     curves = _rows(out / "miiii_curves.csv")
     assert float(curves[0]["train_loss"]) == pytest.approx(1.0, abs=0.25)  # the mean over tasks: ~1 at init
     text = (out / "miiii.md").read_text()
