@@ -5,6 +5,10 @@ side. The last line is ``speedup=X.XX``: p=47, batch 16, against one run at a ti
     .venv/bin/python bench/batched_speed.py [--threads N] [--steps S]
 
 Both sides run the trainer's own step (no evaluation, no saving) on the same thread count, after a warm-up.
+
+The last column is the ceiling no implementation, batched or not, can pass on this machine: the step's floating-point
+operations (counted by ``torch.utils.flop_counter``) all run at the rate of a large square matmul on the same threads
+(the best of 512, 1024 and 2048), ceiling = peak FLOP/s / FLOPs per step, as a speed-up over one at a time.
 """
 
 import argparse
@@ -12,9 +16,11 @@ import tempfile
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from mechgrok import TrainConfig
 from mechgrok.batched import BatchedTrainer
+from mechgrok.runtime import large_buffer_policy
 from mechgrok.train import Trainer
 
 SIZES = (8, 16, 32)
@@ -25,9 +31,29 @@ def config(p: int, seed: int, out: str, threads: int) -> TrainConfig:
                        out=out)
 
 
-def one_at_a_time(p: int, steps: int, threads: int) -> float:
+def one_at_a_time(p: int, steps: int, threads: int) -> tuple[float, float]:
+    """Steps/s of one run, and the floating-point operations of one of its steps."""
     with tempfile.TemporaryDirectory() as tmp:
-        return Trainer(config(p, 0, f"{tmp}/run", threads), progress=False).time_steps(steps, warmup=5)
+        trainer = Trainer(config(p, 0, f"{tmp}/run", threads), progress=False)
+        rate = trainer.time_steps(steps, warmup=5)
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step()
+        return rate, counter.get_total_flops()
+
+
+def matmul_peak() -> float:
+    """FLOP/s of this machine's best large square float32 matmul (2 n^3 per product) on the current threads."""
+    best = 0.0
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(2):
+            a @ b
+        repeats = max(3, 2 ** 31 // n ** 3)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - start))
+    return best
 
 
 def batched(p: int, n: int, steps: int, threads: int) -> float:
@@ -51,13 +77,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"threads {args.threads}, {args.steps} timed steps each; total steps/s (speed-up over one at a time)")
-    print(f"{'p':>4} {'one at a time':>14} " + " ".join(f"{'batch ' + str(n):>18}" for n in SIZES))
+    large_buffer_policy("reuse")  # as `mechgrok sweep` trains (bench/allocator.py measures the difference)
+    peak = matmul_peak()
+    print(f"threads {args.threads}, {args.steps} timed steps each; total steps/s (speed-up over one at a time); "
+          f"matmul peak {peak / 1e9:.0f} GFLOP/s")
+    print(f"{'p':>4} {'GFLOP/step':>10} {'one at a time':>14} " + " ".join(f"{'batch ' + str(n):>18}" for n in SIZES)
+          + f" {'ceiling':>18}")
     speedup = None
     for p in (47, 113):
-        alone = one_at_a_time(p, args.steps * 3, args.threads)
+        alone, flops = one_at_a_time(p, args.steps * 3, args.threads)
         rates = {n: batched(p, n, max(2, args.steps // (n // 8)), args.threads) for n in SIZES}
-        print(f"{p:>4} {alone:>14.1f} " + " ".join(f"{rates[n]:>10.1f} ({rates[n] / alone:.2f}x)" for n in SIZES))
+        ceiling = peak / flops
+        print(f"{p:>4} {flops / 1e9:>10.3f} {alone:>14.1f} "
+              + " ".join(f"{rates[n]:>10.1f} ({rates[n] / alone:.2f}x)" for n in SIZES)
+              + f" {ceiling:>10.1f} ({ceiling / alone:.2f}x)")
         if p == 47:
             speedup = rates[16] / alone
     print(f"speedup={speedup:.2f}")

@@ -201,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _training_process() -> None:
+    """This process trains: freed activations are reused, not mapped afresh each step (process-wide, so the
+    commands set it, never the library)."""
+    from .runtime import large_buffer_policy
+
+    large_buffer_policy("reuse")
+
+
 def _train(args: argparse.Namespace) -> None:
     from .train import train
 
@@ -211,6 +219,7 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig.from_dict({**base, **values}, source="command line")
     if not cfg.run.out and args.recipe != "paper":  # keep recipe runs apart from paper runs of the same task
         cfg = cfg.replace(out=f"checkpoints/{cfg.run_name}_{args.recipe}")
+    _training_process()
     result = train(cfg, progress=not args.quiet)
     print(result.summary_line())
 
@@ -235,9 +244,9 @@ def _analyze(args: argparse.Namespace) -> None:
 
     # memory flat in the number of checkpoints; set by the command only, since it is process-wide
     # (a notebook kernel calling analyze_run keeps its own allocator settings)
-    from .runtime import return_large_buffers_to_the_os
+    from .runtime import large_buffer_policy
 
-    return_large_buffers_to_the_os()
+    large_buffer_policy("release")
     report = analyze_run(args.run_dir, every=args.every, steps=args.steps, force=args.force,
                          figures=not args.no_figures, progress=not args.quiet, png=args.png)
     print(report.summary_text())
@@ -258,6 +267,8 @@ def _experiment(args: argparse.Namespace) -> None:
 
     variant = "" if args.variant == "text" else f"-{args.variant}"
     out = args.out or f"{RESULTS_ROOT}/{args.name}{variant}{'-quick' if args.quick else ''}"
+    if not args.partial:
+        _training_process()
     run_experiment(args.name, out, quick=args.quick, progress=not args.quiet, jobs=args.jobs,
                    partial=args.partial, device=args.device, backend=args.backend, variant=args.variant)
     print(f"results in {out}/")
@@ -268,6 +279,8 @@ def _sweep(args: argparse.Namespace) -> None:
 
     if args.address and args.backend != "ray":
         raise MechgrokError("--address applies to --backend ray only")
+    if not args.partial:
+        _training_process()
     spec, rows = run_sweep(args.spec, args.backend, args.jobs, args.address, args.out, args.partial,
                            not args.quiet, args.png, args.batch)
     print(f"{len(rows)} of {len(spec.points)} runs finished; table in {spec.out / TABLE_NAME}.md")

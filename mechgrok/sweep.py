@@ -210,6 +210,15 @@ def run_unit(unit: list[TrainConfig], analyze: bool = False) -> list[str | Mechg
     return results
 
 
+def worker_unit(unit: list[TrainConfig], analyze: bool = False) -> list[str | MechgrokError]:
+    """``run_unit`` in a worker process of ours (a pool's or Ray's), which trains with the training allocator policy
+    (``runtime.large_buffer_policy``)."""
+    from .runtime import large_buffer_policy
+
+    large_buffer_policy("reuse")
+    return run_unit(unit, analyze)
+
+
 def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
            address: str | None) -> Iterator[tuple[int, Any]]:
     """Yield (index, per-run outcomes or an exception) as units finish, from ``jobs`` worker processes (in-process
@@ -220,7 +229,7 @@ def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
         return
     # spawn, not fork: a forked child inherits the parent's OpenMP thread pool in an unusable state
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_unit, unit, analyze): index for index, unit in enumerate(units)}
+        futures = {pool.submit(worker_unit, unit, analyze): index for index, unit in enumerate(units)}
         for future in as_completed(futures):
             error = future.exception()
             yield futures[future], error if error is not None else future.result()
@@ -241,7 +250,7 @@ def _ray(units: list[list[TrainConfig]], analyze: bool, jobs: int, address: str 
             raise MechgrokError(f"cannot start or reach a Ray cluster{f' at {address}' if address else ''}: "
                                 f"{str(err).splitlines()[0]}") from None
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_unit)
+        remote = ray.remote(num_cpus=1, max_retries=0)(worker_unit)
         pending = {remote.remote(unit, analyze): index for index, unit in enumerate(units)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

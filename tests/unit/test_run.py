@@ -106,14 +106,6 @@ def test_old_checkpoint_without_checksum_still_loads(tmp_path):
     assert not loaded.verified and torch.equal(loaded.tensors["w"], load_file(str(path))["w"])
 
 
-def test_large_buffers_go_back_to_the_os_on_glibc():
-    import platform
-
-    from mechgrok.runtime import return_large_buffers_to_the_os
-
-    assert return_large_buffers_to_the_os() == (platform.libc_ver()[0] == "glibc")
-
-
 def test_a_kill_during_the_first_write_leaves_what_the_same_command_accepts(tmp_path):
     """What a kill during a new run's first write leaves: the lock, an empty checkpoints/ and the dataset's
     temporary; the rerun of the same command takes the directory."""
