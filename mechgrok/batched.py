@@ -13,9 +13,11 @@ which each run's gradients are handed to its own Grokfast filter and AdamW, so t
 standalone update of that gradient. Evaluation, checkpoints and resume are each run's own. A run that finishes
 (its steps, or its early stop) or fails (a non-finite loss) leaves the batch; the others go on.
 
-Numbers: a batched run equals its standalone run up to float order. Batched matrix products round differently
-from single ones, so the gradients differ in the last bits and, grokking being chaotic, the trajectories drift
-apart slowly: ``tests/integration/test_batched.py`` checks the first 100 steps' losses within 1e-5 relative and
+Numbers: a batched run equals its standalone run up to float order. On this CPU a stacked product (bmm) rounds
+exactly as the single one (mm), and step 0's gradients are bit-identical; the first difference is the MLP biases
+(zero at step 0): the standalone step adds them inside the product (``addmm``), vmap's rule for ``addmm`` adds
+them after it, so from step 1 the last bits differ and, grokking being chaotic, the trajectories drift apart
+slowly: ``tests/integration/test_batched.py`` checks the first 100 steps' losses within 1e-5 relative and
 the same grok step on a small grokking config. Dropout draws come from one generator for the whole batch (vmap's
 ``randomness="different"``), so a run with dropout sees other masks than it would alone (the same distribution);
 its resume is exact only when it resumes in the same batch. Runs are not bit-identical to standalone runs.
