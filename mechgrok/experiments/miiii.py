@@ -134,8 +134,9 @@ def _compare_with_text(out: Path, table: list[dict], step: int, alone: list[dict
     header = (["q", f"code (frac 0.5): test acc at step {step}", f"text (frac 0.3): test acc at step {at['step']}"]
               + ([f"text with frac 0.5 alone: test acc at step {alone_at['step']}"] if alone_at else [])
               + ["code: grok step", "text: grok step (of 40,000; 69,000 extended)"])
+    also = ", and the text's settings with frac 0.5 alone" if alone_at else ""
     (out / "miiii_vs_text.md").write_text(f"# miiii at step {step}: the study's code (frac 0.5) beside the paper's "
-                                          f"text (frac 0.3)\n\n{markdown_table(header, rows)}\n")
+                                          f"text (frac 0.3){also}\n\n{markdown_table(header, rows)}\n")
 
 
 def _row_at(rows: list[dict], step: int) -> dict:

@@ -205,3 +205,19 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
     assert load_run(out / "run").steps[-1] == 300  # nothing trained further
     assert main(["experiment", "grokfast", "--quick", "--as", "code", "--out", str(tmp_path / "g")]) == 2
     assert "--as does not apply to experiment grokfast" in capsys.readouterr().err
+
+
+def test_the_code_run_beside_the_text_run_and_the_fraction_alone(tmp_path):
+    """miiii_vs_text.md: each run's test accuracy read at the last logged step at or before the code run's step
+    (the text run's from its committed curves), the fraction-alone column only when that run has rows."""
+    from mechgrok.experiments.miiii import TEXT_CURVES, _compare_with_text
+
+    assert TEXT_CURVES.is_file()  # committed with the text run's results
+    table = [{"q": 2, "final_test_acc": 1.0, "grok_step": 300}, {"q": 109, "final_test_acc": 0.013, "grok_step": None}]
+    alone = [{"step": s, "test_acc_q2": s / 1000, "test_acc_q109": 0.01} for s in (0, 500, 1000)]
+    _compare_with_text(tmp_path, table, 900, alone)
+    text = (tmp_path / "miiii_vs_text.md").read_text()
+    assert "text with frac 0.5 alone: test acc at step 500" in text  # the last row at or before 900
+    assert "| 2 | 1.000 |" in text and "| 0.500 | 300 |" in text and "not by 900" in text
+    _compare_with_text(tmp_path, table, 900, [])
+    assert "alone" not in (tmp_path / "miiii_vs_text.md").read_text()
