@@ -13,7 +13,6 @@ import argparse
 import multiprocessing
 import resource
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 CASES = {
@@ -47,13 +46,7 @@ def measure(settings: dict, policy: str | None, steps: int) -> tuple[float, floa
             rate = Trainer(configs[0], progress=False).time_steps(steps, warmup=2)
         else:
             trainer = BatchedTrainer(configs)
-            live = [t for _, t in trainer.trainers]
-            for _ in range(2):
-                trainer.step(live)
-            start = time.perf_counter()
-            for _ in range(steps):
-                trainer.step(live)
-            rate = batch * steps / (time.perf_counter() - start)
+            rate = trainer.time_steps(steps, warmup=2)
             trainer.close()
     return rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -60,15 +60,10 @@ def batched(p: int, n: int, steps: int, threads: int) -> float:
     """Total steps/s of ``n`` runs trained as one batch."""
     with tempfile.TemporaryDirectory() as tmp:
         batch = BatchedTrainer([config(p, seed, f"{tmp}/{seed}", threads) for seed in range(n)])
-        live = [t for _, t in batch.trainers]
-        for _ in range(3):
-            batch.step(live)
-        start = time.perf_counter()
-        for _ in range(steps):
-            batch.step(live)
-        rate = n * steps / (time.perf_counter() - start)
-        batch.close()
-        return rate
+        try:
+            return batch.time_steps(steps)
+        finally:
+            batch.close()
 
 
 def main() -> None:

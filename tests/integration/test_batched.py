@@ -25,8 +25,9 @@ def _alone(cfg):
 
 
 def test_members_start_as_their_standalone_runs_and_are_ordinary_run_directories(tmp_path):
-    """Same split and initial weights; the early losses agree to float rounding (batched matmuls round
-    differently, so not bit for bit); checkpoints, resume files and summaries have the standalone format."""
+    """Same split and initial weights; the early losses agree to float rounding (vmap adds the MLP biases after the
+    product, the standalone step inside it, so not bit for bit); checkpoints, resume files and summaries have the
+    standalone format."""
     configs = _configs(tmp_path, lr=1e-3)
     outcomes = train_batch(configs)
     assert all(o.error is None and o.result is not None for o in outcomes)
@@ -43,6 +44,26 @@ def test_members_start_as_their_standalone_runs_and_are_ordinary_run_directories
         assert set(load_tensors(batched.path / "resume.safetensors", "resume").tensors) == \
             set(load_tensors(alone.path / "resume.safetensors", "resume").tensors)
         assert batched.summary()["steps"] == 30
+
+
+def test_the_first_stacked_gradient_is_the_standalone_one_bit_for_bit(tmp_path):
+    """At step 0 the trained biases are zero, so the one difference (where the bias is added) cannot show: every
+    run's stacked gradient equals its standalone gradient bit for bit. ``time_steps`` steps every run."""
+    from mechgrok.train import Trainer
+
+    configs = _configs(tmp_path, n=2)
+    batch = BatchedTrainer(configs)
+    live = [t for _, t in batch.trainers]
+    for cfg, grads in zip(configs, batch._gradients(live)):
+        alone = Trainer(cfg.replace(out=cfg.run.out + "_alone"), progress=False)
+        x, y = alone.next_batch()
+        alone.objective.loss(alone.model(x), y).backward()
+        for name, p in alone.model.named_parameters():
+            assert torch.equal(grads[name], p.grad), name
+        alone.writer.close()
+    assert batch.time_steps(2, warmup=1) > 0
+    assert [t.step for t in live] == [3, 3]
+    batch.close()
 
 
 @pytest.mark.slow
