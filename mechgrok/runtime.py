@@ -82,7 +82,7 @@ def large_buffer_policy(policy: str) -> bool:
             return False
         if policy == "release":
             return bool(libc.mallopt(M_MMAP_THRESHOLD, RELEASE_THRESHOLD_BYTES))
-        # older glibc refuses a threshold above 32 MB: then 32 MB, which still keeps a p=113 step's buffers
+        # older glibc refuses a threshold above 32 MB (half its heap size): then 32 MB, and larger buffers stay mapped
         took = libc.mallopt(M_MMAP_THRESHOLD, REUSE_THRESHOLD_BYTES) or libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
         return bool(took and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM_BYTES))
     except (OSError, AttributeError):

@@ -72,7 +72,8 @@ def _analysed(cfg: TrainConfig, partial: bool, progress: bool) -> Report | None:
 
 def run(out: Path, quick: bool = False, progress: bool = True, device: str = "auto", variant: str = "text",
         partial: bool = False) -> dict[str, list]:
-    """Train (or resume) the run and its twin without Grokfast, analyse both (``mechgrok analyze``), tabulate.
+    """Train (or resume) the run, its twin without Grokfast and, for the code's reading, the fraction-alone run;
+    analyse them (``mechgrok analyze``); tabulate.
 
     ``partial``: train nothing; tabulate the checkpoints each run has so far."""
     out = Path(out)
@@ -82,15 +83,16 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     if not partial:
         for config in runs:
             train(config, progress=progress)
-    report, baseline, *fraction = (_analysed(c, partial, progress) for c in runs)
+    report, baseline, *rest = (_analysed(c, partial, progress) for c in runs)
+    alone = rest[0] if rest else None  # the fraction-alone run (the code's reading only; None until it has started)
     if report is None:
         raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first (the command without --partial)")
     plain_steps = {r.q: r.grok_step for r in baseline.tasks.table} if baseline else {}
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
-    if fraction:
-        fraction_steps = {r.q: r.grok_step for r in fraction[0].tasks.table} if fraction[0] else {}
+    if variant == "code":
+        alone_steps = {r.q: r.grok_step for r in alone.tasks.table} if alone else {}
         for row in table:
-            row["grok_step_fraction_only"] = fraction_steps.get(row["q"])
+            row["grok_step_fraction_only"] = alone_steps.get(row["q"])
     claims = list(report.tasks.claims)
     if baseline is not None:
         claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
@@ -98,13 +100,12 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     write_table(out / "miiii_curves", load_run(cfg.run.out).metrics())
     if baseline is not None:
         write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
-    if fraction and fraction[0] is not None:
-        write_table(out / "miiii_curves_fraction_only", load_run(runs[2].run.out).metrics())
-    (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick,
-                                            fraction[0] if fraction else None))
+    alone_curves = load_run(runs[2].run.out).metrics() if alone is not None else []
+    if alone_curves:
+        write_table(out / "miiii_curves_fraction_only", alone_curves)
+    (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick, alone))
     if variant == "code" and not quick:
-        alone = load_run(runs[2].run.out).metrics() if fraction and fraction[0] is not None else []
-        _compare_with_text(out, table, report.final.step, alone)
+        _compare_with_text(out, table, report.final.step, alone_curves)
     return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
 
 
@@ -153,7 +154,7 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
               claims: list, variant: str, quick: bool, fraction: Report | None = None) -> str:
     reached = report.final.step
     target = cfg.optim.steps
-    with_fraction = "grok_step_fraction_only" in table[0] if table else False
+    with_fraction = variant == "code"
     rows = [[r["q"], _grok(r["grok_step"], reached),
              "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step)]
             + ([_grok(r["grok_step_fraction_only"], fraction.final.step) if fraction else "not started"]
