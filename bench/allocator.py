@@ -3,7 +3,10 @@
 process on one thread (the policy is process-wide), for the paper's model at p=47 and p=113, a batch of 8 p=113
 runs (``mechgrok.batched``), and the miiii run as the study's code ran it (float64, 29 heads).
 
-    .venv/bin/python bench/allocator.py [--steps S]
+    .venv/bin/python bench/allocator.py [--steps S] [--repeats R]
+
+Each cell is the median of R fresh processes (default 3), the two policies alternating, since this machine's speed
+drifts by several percent from one minute to the next.
 
 The numbers trained are the same either way (only where memory comes from changes); the last line is
 ``speedup=X.XX``, the p=113 paper model's steps/s with the policy over without.
@@ -12,6 +15,7 @@ The numbers trained are the same either way (only where memory comes from change
 import argparse
 import multiprocessing
 import resource
+import statistics
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
@@ -58,14 +62,20 @@ def in_fresh_process(settings: dict, policy: str | None, steps: int) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"one thread, a fresh process per cell; steps/s (peak RSS)")
+    print(f"one thread, a fresh process per measurement, the median of {args.repeats}; steps/s (peak RSS)")
     print(f"{'case':<20} {'glibc default':>22} {'reuse (train)':>22} {'speed-up':>9}")
     speedup = None
     for name, settings in CASES.items():
         steps = max(3, args.steps // (10 if "miiii" in name else 2 if "batch" in name else 1))
-        (base, base_rss), (ours, ours_rss) = (in_fresh_process(settings, policy, steps) for policy in (None, "reuse"))
+        runs = {None: [], "reuse": []}
+        for _ in range(args.repeats):
+            for policy in runs:
+                runs[policy].append(in_fresh_process(settings, policy, steps))
+        (base, base_rss), (ours, ours_rss) = (tuple(statistics.median(v) for v in zip(*runs[policy]))
+                                              for policy in (None, "reuse"))
         print(f"{name:<20} {base:>10.2f} ({base_rss:>6.0f} MB) {ours:>10.2f} ({ours_rss:>6.0f} MB) "
               f"{ours / base:>8.2f}x")
         if name == "p=113, paper":

@@ -63,10 +63,12 @@ def large_buffer_policy(policy: str) -> bool:
     allocates the same activations every step. glibc serves a buffer above 32 MB by mmap whatever its threshold
     does (the miiii run's logits are 75 MB, a batch of 8 p=113 runs' MLP activations 63 MB), so each is mapped and
     faulted in afresh, page by page, every step. With the threshold at 1 GB and the heap never trimmed they are
-    reused. Measured in fresh processes on one thread (``bench/allocator.py``): the miiii code run 1.31x steps/s,
-    a batch of 8 p=113 runs 1.40x, single p=47 and p=113 runs unchanged (their buffers are under 32 MB, where
-    glibc's own threshold already adapts); peak RSS +13% to +16%. The numbers are unchanged (only where the memory
-    comes from); the process keeps its largest step's memory until it exits.
+    reused. Measured in fresh processes on one thread (``bench/allocator.py``, three runs): the miiii code run
+    1.14x-1.31x steps/s, a batch of 8 p=113 runs 1.40x-1.55x; single p=47 and p=113 runs within the machine's drift
+    (0.90x-1.04x: their buffers are under 32 MB, where glibc's own threshold already adapts); peak RSS up to +13%.
+    The numbers are unchanged (only where the memory comes from); the process keeps its largest step's memory until
+    it exits. Both thresholds are set: fixing the trim threshold alone turns glibc's adaptive mmap threshold off and
+    maps every buffer over 128 KB afresh (measured: p=113 at 6.7 steps/s against 11.9).
 
     Set by the commands only, since it is process-wide: a notebook kernel keeps its allocator as it is.
     """
