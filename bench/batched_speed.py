@@ -16,7 +16,6 @@ import tempfile
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from mechgrok import TrainConfig
 from mechgrok.batched import BatchedTrainer
@@ -36,9 +35,7 @@ def one_at_a_time(p: int, steps: int, threads: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config(p, 0, f"{tmp}/run", threads), progress=False)
         rate = trainer.time_steps(steps, warmup=5)
-        with FlopCounterMode(display=False) as counter:
-            trainer.train_step()
-        return rate, counter.get_total_flops()
+        return rate, trainer.step_flops()
 
 
 def matmul_peak() -> float:

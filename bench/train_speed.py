@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from mechgrok import TrainConfig, train
 from mechgrok.hooked import build_model
@@ -65,12 +64,6 @@ def hooked_transformer_rate(cfg: TrainConfig, steps: int = 20) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def step_flops(trainer: Trainer) -> int:
-    with FlopCounterMode(display=False) as counter:
-        trainer.train_step()
-    return counter.get_total_flops()
-
-
 def matmul_rate(n: int, d_model: int, d_mlp: int, classes: int, repeats: int = 30) -> float:
     """GFLOP/s of torch.mm on the step's big shapes: [n, d] x [d, m], [n, m] x [m, d], [n, d] x [d, c] and backward's."""
     g = torch.Generator().manual_seed(0)
@@ -93,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(TrainConfig(out=f"{tmp}/run"), progress=False)
         ours = trainer.time_steps(100, warmup=10)
-        flops = step_flops(trainer)
+        flops = trainer.step_flops()
     loop = loop_rate()
     hooked = hooked_transformer_rate(cfg)
     n = int(cfg.data.frac_train * cfg.data.p ** 2)

@@ -212,6 +212,14 @@ class Trainer:
             self.train_step()
         return steps / (time.perf_counter() - start)
 
+    def step_flops(self) -> int:
+        """Floating-point operations of one ``train_step`` (torch's FlopCounterMode; the step is taken)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            self.train_step()
+        return counter.get_total_flops()
+
     # -- the loop ----------------------------------------------------------------------------
     def start(self) -> None:
         """Log (and save) step 0 of a new run; start the clock and the progress bar."""

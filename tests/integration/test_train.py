@@ -348,3 +348,14 @@ def test_progress_lines_carry_the_run_directory_name_and_end_done(tmp_path, caps
     train(small_config(tmp_path, steps=20, out=str(tmp_path / "add_p23_seed0_fast")), progress=True)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("add_p23_seed0_fast: 20/20") and lines[-1].endswith("done")
+
+
+def test_step_flops_counts_at_least_the_mlps_products(tmp_path):
+    """One full-batch step's FLOPs: the MLP's two products forward and four backward are 12 n d_model d_mlp, most
+    of the step; the rest (unembedding, attention tables, the loss) adds a fraction of that. The step is taken."""
+    trainer = Trainer(small_config(tmp_path), progress=False)
+    n = len(trainer.batches.train[0])
+    mlp = 12 * n * trainer.cfg.model.d_model * trainer.cfg.model.d_mlp
+    assert mlp <= trainer.step_flops() <= 1.5 * mlp
+    assert trainer.step == 1
+    trainer.writer.close()
