@@ -19,12 +19,13 @@ EXPERIMENTS = {
     "grokfast": "steps to 99% test accuracy with and without the Grokfast EMA filter, p=113 addition",
     "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (Gromov 2023)",
     "miiii": "remainders of x0 + p*x1 modulo every prime q < p, one head per task (the miiii study)",
+    "miiii-differences": "miiii: which of the study's code settings makes it learn fast (each reverted in turn)",
 }
 
 
 # Options beyond (out, quick, progress), by the experiments that take them, with their defaults.
 OPTIONS = {"augmentation": ("jobs", "partial", "backend"), "grokfast": ("jobs", "backend"), "gromov": ("device",),
-           "miiii": ("device", "variant", "partial")}
+           "miiii": ("device", "variant", "partial"), "miiii-differences": ("jobs", "partial", "backend", "device")}
 DEFAULTS = {"jobs": 1, "partial": False, "device": "auto", "backend": "local", "variant": "text"}
 FLAGS = {"variant": "as"}  # options whose flag is not --NAME
 
@@ -50,5 +51,5 @@ def run_experiment(name: str, out, quick: bool = False, progress: bool = True, *
     resolve_device(options["device"])  # before --out is made
     if Path(out).exists() and not Path(out).is_dir():
         raise MechgrokError(f"--out {out} is a file; an experiment writes a directory")
-    module = importlib.import_module(f"{__name__}.{name}")
+    module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
     return module.run(out, quick=quick, progress=progress, **{k: options[k] for k in OPTIONS.get(name, ())})

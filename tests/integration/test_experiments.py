@@ -221,3 +221,27 @@ def test_the_code_run_beside_the_text_run_and_the_fraction_alone(tmp_path):
     assert "| 2 | 1.000 |" in text and "| 0.500 | 300 |" in text and "not by 900" in text
     _compare_with_text(tmp_path, table, 900, [])
     assert "alone" not in (tmp_path / "miiii_vs_text.md").read_text()
+
+
+def test_miiii_differences_quick(tmp_path):
+    """The screen of the code's settings: the code run, another seed and each reverted run train and are read at the
+    horizon; --partial reads the finished runs without training, and a missing run is "not finished"."""
+    import shutil
+
+    out = tmp_path / "screen"
+    assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--out", str(out)]) == 0
+    rows = {r["run"]: r for r in _rows(out / "miiii_differences.csv")}
+    assert list(rows) == ["code", "code, another seed", "reverted beta2", "reverted biases"]
+    assert rows["reverted beta2"]["differs"] == "beta2 0.999 -> 0.98"
+    assert rows["reverted biases"]["differs"] == "biases none -> mlp"
+    for r in rows.values():
+        assert int(r["step"]) == 300 and -1 <= float(r["progress"]) <= 1
+        accs = {q: float(r[f"test_acc_q{q}"]) for q in (5, 7)}
+        assert float(r["progress"]) == pytest.approx(((accs[5] - 0.2) / 0.8 + (accs[7] - 1 / 7) / (6 / 7)) / 2)
+    assert load_run(out / "runs" / "reverted_biases").config.model.biases == "mlp"
+    assert load_run(out / "runs" / "code").config.model.biases == "none"
+    shutil.rmtree(out / "runs" / "reverted_biases")
+    assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--partial", "--out", str(out)]) == 0
+    assert not (out / "runs" / "reverted_biases").exists()  # --partial trains nothing
+    text = (out / "miiii_differences.md").read_text()
+    assert "(partial: 3 of 4 runs finished)" in text and "| reverted biases |" in text and "not finished" in text
