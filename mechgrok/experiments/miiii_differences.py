@@ -1,13 +1,17 @@
-"""Which of the study's code settings makes miiii learn fast: the code's run with one setting reverted at a time.
+"""Which of the study's code settings makes miiii learn fast: each set back in turn, and each added in turn.
 
 The study's code (``experiments.miiii``, ``--as code``) has mod 5 and mod 7 at 0.79 and 0.48 test accuracy by step
 1,000, where the paper's text has 0.21 and 0.17 and the text with the code's training fraction alone 0.14 and 0.10
-(``results/experiments/miiii-code``): the fraction is not what does it, or not alone. This screen trains the code's
-settings (``presets.MIIII_CODE``) to a short horizon (``presets.MIIII_DIFFERENCES``: 1,000 steps), the same with another seed
-(how far chance moves the readout), and the same with each difference from the text (``presets.MIIII_CODE_CHANGES``)
-set back to the text's value, one at a time (leave one out). A difference whose reversal loses the progress is
-needed for it, given the others; one whose reversal keeps it is not needed alone (another difference may do the
-same work).
+(``results/experiments/miiii-code``): the fraction is not what does it, or not alone. This screen trains, to a
+short horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 1,000 steps):
+
+- **leave one out**: the code's settings; the same with another seed (how far chance moves the readout); the same
+  with each difference from the text (``presets.MIIII_CODE_CHANGES``) set back to the text's value, one at a time.
+  A difference whose reversal loses the progress is needed for it, given the others; one whose reversal keeps it
+  is not needed alone (another may do the same work);
+- **add one in**: the text's settings with the code's fraction (the long fraction-alone run's first 1,000 steps),
+  and the same with each other difference set to the code's value, one at a time. A difference whose addition
+  brings the progress is enough for it, with the fraction.
 
 The readout of a run is its progress on mod 5 and 7 at the horizon,
 
@@ -15,17 +19,19 @@ The readout of a run is its progress on mod 5 and 7 at the horizon,
 
 0 at chance and 1 when every held-out number's remainder is right (mod 2 and 3 are learnt within a few hundred
 steps in every run so far, the larger moduli by none by step 1,000), and ``kept`` = progress / the code run's.
-The reading is "needed" below half the code's progress, "not needed alone" above, and "undetermined" for every
-row when the other seed's run itself keeps less than half (the readout is then chance's). The half is our
-threshold, not the study's, and each row is one seed: the table gives the numbers.
+The reading is "needed" when a reversal keeps less than half, "enough with the fraction" when an addition keeps half
+or more, and "undetermined" for every row while the other seed's run itself keeps less than half (the readout is
+then chance's). The half is our threshold, not the study's, and each row is one seed: the table gives the numbers,
+and the step at which mod 5 first reaches 0.5 tells a delay from a loss.
 
 Not screened: the weight decay (0.33 against 1/3, a 1% change) and the step count (a horizon).
-Rows come in the order of ``SCREENED`` (likeliest first, so a partial screen answers those first);
+Runs train in the order of ``configs`` (likeliest difference first, so a partial screen answers those first);
 ``partial=True`` tabulates the finished runs and trains nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -38,28 +44,48 @@ from ..run import METRICS_FILE, is_finished, read_metrics
 from ..sweep import execute_all
 from ..tables import markdown_table, write_table
 
-# The code's settings a run reverts to the text's, likeliest first (Adam's beta2 changes every update's scale).
+# The code's settings a run sets back to the text's (or adds to it), likeliest first (Adam's beta2 changes every
+# update's scale), so a partial screen answers those first.
 SCREENED = ("beta2", "dropout_mask", "biases", "mlp_init", "frac_train", "dtype", "grokfast_start", "warmup_steps",
             "task_loss")
 QUICK_SCREENED = ("beta2", "biases")
 READOUT_MODULI = (5, 7)
 SHOWN_MODULI = (2, 3, 5, 7, 11, 13)
-NEEDED_BELOW = 0.5  # kept (progress / the code run's) below which a reverted setting is read as needed
-CODE, OTHER_SEED = "code", "code, another seed"
+HALF = 0.5  # kept (progress / the code run's) below which a setting is read as needed, at or above which as enough
+CODE, OTHER_SEED, FRACTION = "code", "code, another seed", "text, fraction 0.5"
 RUNS_DIR = "runs"
 
 
-def configs(out: Path, quick: bool = False, device: str = "auto") -> dict[str, TrainConfig]:
-    """The screen's runs by name: the code's settings, another seed, and ``reverted <field>`` for each screened
-    field whose text value differs (one thread each, so every run's numbers are the same under any --jobs)."""
+@dataclass(frozen=True)
+class ScreenRun:
+    """One run of the screen: ``kind`` "reference" (the code's settings, another seed, the text with the code's
+    fraction), "reverted" (the code's settings, one set back to the text's) or "added" (the text with the code's
+    fraction, one more of the code's settings added); ``base``: the config it changes one field of."""
+
+    name: str
+    cfg: TrainConfig
+    base: TrainConfig
+    kind: str
+
+
+def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
+    """The screen's runs in training order: the code's settings, another seed, ``reverted <field>`` for each
+    screened field, the text's settings with the code's fraction, and ``added <field>`` for each screened field but
+    the fraction (one thread each, so every run's numbers are the same under any --jobs)."""
     code_values, text_values = (MIIII_CODE_QUICK, MIIII_QUICK) if quick else (MIIII_DIFFERENCES, MIIII)
-    base = TrainConfig(**code_values, threads=1, device=device, out=str(out / RUNS_DIR / "code"))
-    text = TrainConfig(**text_values).to_dict()
-    code = base.to_dict()
-    runs = {CODE: base, OTHER_SEED: base.replace(seed=base.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1"))}
-    for field in QUICK_SCREENED if quick else SCREENED:
-        if text[field] != code[field]:
-            runs[f"reverted {field}"] = base.replace(**{field: text[field]}, out=str(out / RUNS_DIR / f"reverted_{field}"))
+    code = TrainConfig(**code_values, threads=1, device=device, out=str(out / RUNS_DIR / "code"))
+    horizon = {k: code_values[k] for k in ("steps", "save_every")}
+    text = TrainConfig(**{**text_values, **horizon}, threads=1, device=device)
+    fraction = text.replace(frac_train=code.data.frac_train, out=str(out / RUNS_DIR / "text_fraction"))
+    screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text.to_dict()[f] != code.to_dict()[f]]
+    runs = [ScreenRun(CODE, code, code, "reference"),
+            ScreenRun(OTHER_SEED, code.replace(seed=code.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1")), code,
+                      "reference")]
+    runs += [ScreenRun(f"reverted {f}", code.replace(**{f: text.to_dict()[f]}, out=str(out / RUNS_DIR / f"reverted_{f}")),
+                       code, "reverted") for f in screened]
+    runs.append(ScreenRun(FRACTION, fraction, text, "reference"))
+    runs += [ScreenRun(f"added {f}", fraction.replace(**{f: code.to_dict()[f]}, out=str(out / RUNS_DIR / f"added_{f}")),
+                       fraction, "added") for f in screened if f != "frac_train"]
     return runs
 
 
@@ -68,38 +94,46 @@ def readout(accuracies: dict[int, float]) -> float:
     return sum((accuracies[q] - 1 / q) / (1 - 1 / q) for q in READOUT_MODULI) / len(READOUT_MODULI)
 
 
-def run_row(name: str, cfg: TrainConfig, code: TrainConfig) -> Row:
+def run_row(run: ScreenRun) -> Row:
     """One finished run's readout: test accuracy per shown modulus at its last logged step, the first step mod 5
-    reaches 0.5, and its progress."""
-    rows = read_metrics(Path(cfg.run.out) / METRICS_FILE)
+    reaches 0.5, its progress, and the one field it changes of its base."""
+    rows = read_metrics(Path(run.cfg.run.out) / METRICS_FILE)
     last = rows[-1]
     accuracies = {q: last[f"test_acc_q{q}"] for q in SHOWN_MODULI if f"test_acc_q{q}" in last}
-    changed = {k: (v, cfg.to_dict()[k]) for k, v in code.to_dict().items() if cfg.to_dict()[k] != v and k != "out"}
-    return {"run": name, "differs": ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "-",
-            "step": last["step"], **{f"test_acc_q{q}": a for q, a in accuracies.items()},
+    values, base = run.cfg.to_dict(), run.base.to_dict()
+    changed = [f"{k} {base[k]} -> {v}" for k, v in values.items() if base[k] != v and k != "out"]
+    return {"run": run.name, "kind": run.kind, "change": ", ".join(changed) or "-", "step": last["step"],
+            **{f"test_acc_q{q}": a for q, a in accuracies.items()},
             "mod5_half_step": first_step_at(rows, "test_acc_q5", 0.5), "progress": readout(accuracies),
             "curve": [(r["step"], r.get("test_acc_q5"), r.get("test_acc_q7")) for r in rows if "test_acc_q5" in r]}
 
 
+REFERENCE_READINGS = {CODE: "reference", OTHER_SEED: "chance: the same settings, another seed",
+                      FRACTION: "the base of the added runs"}
+
+
 def readings(rows: list[Row]) -> list[Row]:
-    """``rows`` with ``kept`` (progress / the code run's) and ``reading``; both blank until the code run and the
-    other seed's have finished."""
+    """``rows`` with ``kept`` (progress / the code run's) and ``reading``: a reverted setting is "needed" when its
+    run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more; every
+    reading is "undetermined" while the other seed's run itself keeps less than HALF."""
     by_name = {r["run"]: r for r in rows}
     if CODE not in by_name or OTHER_SEED not in by_name:
         return [{**r, "kept": None, "reading": "waits for the code run and its other seed"} for r in rows]
     if by_name[CODE]["progress"] <= 0:
         return [{**r, "kept": None, "reading": "undetermined (the code run is at chance on mod 5 and 7)"} for r in rows]
     reference = by_name[CODE]["progress"]
-    noisy = by_name[OTHER_SEED]["progress"] / reference < NEEDED_BELOW
+    noisy = by_name[OTHER_SEED]["progress"] / reference < HALF
     out = []
     for r in rows:
         kept = r["progress"] / reference
-        if r["run"] in (CODE, OTHER_SEED):
-            reading = "reference" if r["run"] == CODE else "chance: the same settings, another seed"
+        if r["run"] in REFERENCE_READINGS:
+            reading = REFERENCE_READINGS[r["run"]]
         elif noisy:
             reading = "undetermined (another seed already keeps less than half)"
+        elif r["kind"] == "reverted":
+            reading = "needed" if kept < HALF else "not needed alone"
         else:
-            reading = "needed" if kept < NEEDED_BELOW else "not needed alone"
+            reading = "enough with the fraction" if kept >= HALF else "not enough alone"
         out.append({**r, "kept": kept, "reading": reading})
     return out
 
@@ -108,24 +142,35 @@ def _cell(value: float | int | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
 
 
-def markdown(rows: list[Row], names: list[str], steps: int, quick: bool) -> str:
+TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"), (CODE, OTHER_SEED)),
+          ("Add one in: the text's settings with the code's fraction, one more of the code's added", ("reference", "added"),
+           (FRACTION,)))
+
+
+def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
     finished = {r["run"]: r for r in rows}
-    header = ["run", "differs from the code's run", *(f"mod {q}" for q in SHOWN_MODULI), "mod 5 >= 0.5 at step",
-              "progress (mod 5, 7)", "kept", "reading"]
-    table = []
-    for name in names:
-        r = finished.get(name)
-        if r is None:
-            table.append([name, "", *([""] * len(SHOWN_MODULI)), "", "", "", "not finished"])
-            continue
-        table.append([name, r["differs"], *(_cell(r.get(f"test_acc_q{q}")) for q in SHOWN_MODULI),
-                      _cell(r["mod5_half_step"]), _cell(r["progress"]), _cell(r["kept"]), r["reading"]])
-    status = f" (partial: {len(rows)} of {len(names)} runs finished)" if len(rows) < len(names) else ""
+    steps = runs[0].cfg.optim.steps
+    header = ["run", "change", *(f"mod {q}" for q in SHOWN_MODULI), "mod 5 >= 0.5 at step", "progress (mod 5, 7)",
+              "kept", "reading"]
+    sections = []
+    for title, kinds, references in TABLES:
+        table = []
+        for run in runs:
+            if run.kind not in kinds or (run.kind == "reference" and run.name not in references):
+                continue
+            r = finished.get(run.name)
+            if r is None:
+                table.append([run.name, "", *([""] * len(SHOWN_MODULI)), "", "", "", "not finished"])
+                continue
+            table.append([run.name, r["change"], *(_cell(r.get(f"test_acc_q{q}")) for q in SHOWN_MODULI),
+                          _cell(r["mod5_half_step"]), _cell(r["progress"]), _cell(r["kept"]), r["reading"]])
+        sections.append(f"## {title}\n\n{markdown_table(header, table)}")
+    status = f" (partial: {len(rows)} of {len(runs)} runs finished)" if len(rows) < len(runs) else ""
     return (f"# miiii: which of the code's settings does it{' (quick)' if quick else ''}{status}\n\n"
-            f"The study's code's settings, trained {steps:,} steps; each other row sets one of them back to the "
-            f"paper's text. Test accuracy per modulus at step {steps:,}; progress = mean over q in 5, 7 of "
-            f"(acc_q - 1/q) / (1 - 1/q); kept = progress / the code run's; a reverted setting is read as needed "
-            f"when kept < {NEEDED_BELOW} (our threshold; one seed per row).\n\n{markdown_table(header, table)}")
+            f"Test accuracy per modulus at step {steps:,}; progress = mean over q in 5, 7 of (acc_q - 1/q) / "
+            f"(1 - 1/q); kept = progress / the code run's. A setting whose reversal keeps less than {HALF} is read "
+            f"as needed; one whose addition keeps {HALF} or more, as enough with the fraction (our threshold; one "
+            f"seed per row, and the other seed's row shows how far chance moves it).\n\n" + "\n".join(sections))
 
 
 def figure(rows: list[Row]) -> go.Figure:
@@ -135,8 +180,8 @@ def figure(rows: list[Row]) -> go.Figure:
         fig.add_scatter(x=steps, y=[a for _, a, _ in r["curve"]], name=f"{r['run']}: mod 5", legendgroup=r["run"])
         fig.add_scatter(x=steps, y=[b for _, _, b in r["curve"]], name=f"{r['run']}: mod 7", legendgroup=r["run"],
                         line_dash="dot")
-    return fig.update_layout(title="miiii: test accuracy on mod 5 (solid) and mod 7 (dotted), the code's settings "
-                                   "and each reverted", xaxis_title="step", yaxis_title="test accuracy", height=520)
+    return fig.update_layout(title="miiii: test accuracy on mod 5 (solid) and mod 7 (dotted), each run of the screen",
+                             xaxis_title="step", yaxis_title="test accuracy", height=560)
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False,
@@ -145,13 +190,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     out = Path(out)
     runs = configs(out, quick, device)
     if not partial:
-        execute_all(list(runs.values()), backend, jobs, progress=progress)
-    code = runs[CODE]
-    rows = readings([run_row(name, cfg, code) for name, cfg in runs.items()
-                     if is_finished(Path(cfg.run.out), cfg.optim.steps)])
+        execute_all([r.cfg for r in runs], backend, jobs, progress=progress)
+    rows = readings([run_row(r) for r in runs if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "miiii_differences", [{k: v for k, v in r.items() if k != "curve"} for r in rows])
-    (out / "miiii_differences.md").write_text(markdown(rows, list(runs), code.optim.steps, quick))
+    (out / "miiii_differences.md").write_text(markdown(rows, runs, quick))
     if rows:
         figure(rows).write_html(out / "miiii_differences.html", include_plotlyjs="directory")
     return {"runs": [{k: v for k, v in r.items() if k != "curve"} for r in rows]}

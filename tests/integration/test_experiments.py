@@ -224,24 +224,28 @@ def test_the_code_run_beside_the_text_run_and_the_fraction_alone(tmp_path):
 
 
 def test_miiii_differences_quick(tmp_path):
-    """The screen of the code's settings: the code run, another seed and each reverted run train and are read at the
-    horizon; --partial reads the finished runs without training, and a missing run is "not finished"."""
+    """The screen of the code's settings: the code run, another seed, each reverted run, the text with the code's
+    fraction and each added run train and are read at the horizon; --partial reads the finished runs without
+    training, and a missing run is "not finished"."""
     import shutil
 
     out = tmp_path / "screen"
     assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--out", str(out)]) == 0
     rows = {r["run"]: r for r in _rows(out / "miiii_differences.csv")}
-    assert list(rows) == ["code", "code, another seed", "reverted beta2", "reverted biases"]
-    assert rows["reverted beta2"]["differs"] == "beta2 0.999 -> 0.98"
-    assert rows["reverted biases"]["differs"] == "biases none -> mlp"
+    assert list(rows) == ["code", "code, another seed", "reverted beta2", "reverted biases", "text, fraction 0.5",
+                          "added beta2", "added biases"]
+    assert rows["reverted beta2"]["change"] == "beta2 0.999 -> 0.98"
+    assert rows["added biases"]["change"] == "biases mlp -> none"
     for r in rows.values():
         assert int(r["step"]) == 300 and -1 <= float(r["progress"]) <= 1
         accs = {q: float(r[f"test_acc_q{q}"]) for q in (5, 7)}
         assert float(r["progress"]) == pytest.approx(((accs[5] - 0.2) / 0.8 + (accs[7] - 1 / 7) / (6 / 7)) / 2)
     assert load_run(out / "runs" / "reverted_biases").config.model.biases == "mlp"
-    assert load_run(out / "runs" / "code").config.model.biases == "none"
+    assert load_run(out / "runs" / "added_biases").config.model.biases == "none"
+    assert load_run(out / "runs" / "text_fraction").config.optim.grokfast == "none"  # the quick text preset's
     shutil.rmtree(out / "runs" / "reverted_biases")
     assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--partial", "--out", str(out)]) == 0
     assert not (out / "runs" / "reverted_biases").exists()  # --partial trains nothing
     text = (out / "miiii_differences.md").read_text()
-    assert "(partial: 3 of 4 runs finished)" in text and "| reverted biases |" in text and "not finished" in text
+    assert "(partial: 6 of 7 runs finished)" in text and "| reverted biases |" in text and "not finished" in text
+    assert "## Leave one out" in text and "## Add one in" in text
