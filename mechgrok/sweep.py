@@ -34,6 +34,7 @@ import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -219,6 +220,10 @@ def worker_unit(unit: list[TrainConfig], analyze: bool = False) -> list[str | Me
     return run_unit(unit, analyze)
 
 
+WORKER_STOPPED = ("a worker process stopped abruptly (killed by a signal, or out of memory); the runs finished "
+                  "are kept: re-run the same command to resume the others from their last checkpoints")
+
+
 def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
            address: str | None) -> Iterator[tuple[int, Any]]:
     """Yield (index, per-run outcomes or an exception) as units finish, from ``jobs`` worker processes (in-process
@@ -232,6 +237,8 @@ def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
         futures = {pool.submit(worker_unit, unit, analyze): index for index, unit in enumerate(units)}
         for future in as_completed(futures):
             error = future.exception()
+            if isinstance(error, BrokenProcessPool):  # a worker was killed: every run still in the pool is lost
+                raise MechgrokError(WORKER_STOPPED) from None
             yield futures[future], error if error is not None else future.result()
 
 
@@ -259,6 +266,8 @@ def _ray(units: list[list[TrainConfig]], analyze: bool, jobs: int, address: str 
                 yield index, ray.get(done[0])
             except ray.exceptions.RayTaskError as err:
                 yield index, err.cause if isinstance(err.cause, Exception) else MechgrokError(str(err))
+            except ray.exceptions.RayError:  # the worker died (killed, out of memory) or its node left
+                raise MechgrokError(WORKER_STOPPED) from None
     finally:
         if started_here:
             ray.shutdown()

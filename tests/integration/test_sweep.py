@@ -86,6 +86,30 @@ def test_killed_sweep_continues_without_retraining_finished_runs(tmp_path):
     assert all(row["memorization_end"] != "" or row["grok_step"] == "" for row in _table(fresh.out))
 
 
+def test_a_killed_worker_is_one_line_not_a_traceback(tmp_path):
+    """A pool worker killed mid-run (by a signal, or the out-of-memory killer) stops the sweep with one line that
+    says how to resume."""
+    spec = _spec(tmp_path, "seed = [0, 1]", steps=200000)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "mechgrok.cli", "sweep", str(spec), "--jobs", "2", "--quiet",
+                                "--out", str(out)], start_new_session=True, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not list(out.glob(f"{RUNS_DIR}/*/metrics.jsonl")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    workers = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert workers, "no worker process found"
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        err = process.communicate(timeout=120)[1].decode()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("mechgrok: error: a worker process stopped abruptly") and "re-run the same command" in err
+
+
 def _error(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
