@@ -237,7 +237,7 @@ def _local(units: list[list[TrainConfig]], analyze: bool, jobs: int,
         futures = {pool.submit(worker_unit, unit, analyze): index for index, unit in enumerate(units)}
         for future in as_completed(futures):
             error = future.exception()
-            if isinstance(error, BrokenProcessPool):  # a worker was killed: every run still in the pool is lost
+            if isinstance(error, BrokenProcessPool):  # a worker died: the pool stops every run in it
                 raise MechgrokError(WORKER_STOPPED) from None
             yield futures[future], error if error is not None else future.result()
 

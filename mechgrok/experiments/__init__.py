@@ -19,7 +19,8 @@ EXPERIMENTS = {
     "grokfast": "steps to 99% test accuracy with and without the Grokfast EMA filter, p=113 addition",
     "gromov": "Gromov's quadratic MLP: analytic Fourier solution vs gradient-descent training (Gromov 2023)",
     "miiii": "remainders of x0 + p*x1 modulo every prime q < p, one head per task (the miiii study)",
-    "miiii-differences": "miiii: which of the study's code settings makes it learn fast (each reverted in turn)",
+    "miiii-differences": "miiii: which of the study's code settings makes it learn fast (each set back, each added, "
+                         "in turn)",
 }
 
 

@@ -77,14 +77,15 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
     horizon = {k: code_values[k] for k in ("steps", "save_every")}
     text = TrainConfig(**{**text_values, **horizon}, threads=1, device=device)
     fraction = text.replace(frac_train=code.data.frac_train, out=str(out / RUNS_DIR / "text_fraction"))
-    screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text.to_dict()[f] != code.to_dict()[f]]
+    text_values, code_values = text.to_dict(), code.to_dict()
+    screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text_values[f] != code_values[f]]
     runs = [ScreenRun(CODE, code, code, "reference"),
             ScreenRun(OTHER_SEED, code.replace(seed=code.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1")), code,
                       "reference")]
-    runs += [ScreenRun(f"reverted {f}", code.replace(**{f: text.to_dict()[f]}, out=str(out / RUNS_DIR / f"reverted_{f}")),
+    runs += [ScreenRun(f"reverted {f}", code.replace(**{f: text_values[f]}, out=str(out / RUNS_DIR / f"reverted_{f}")),
                        code, "reverted") for f in screened]
     runs.append(ScreenRun(FRACTION, fraction, text, "reference"))
-    runs += [ScreenRun(f"added {f}", fraction.replace(**{f: code.to_dict()[f]}, out=str(out / RUNS_DIR / f"added_{f}")),
+    runs += [ScreenRun(f"added {f}", fraction.replace(**{f: code_values[f]}, out=str(out / RUNS_DIR / f"added_{f}")),
                        fraction, "added") for f in screened if f != "frac_train"]
     return runs
 
@@ -144,9 +145,11 @@ def _cell(value: float | int | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
 
 
-TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"), (CODE, OTHER_SEED)),
-          ("Add one in: the text's settings with the code's fraction, one more of the code's added", ("reference", "added"),
-           (FRACTION,)))
+# Each table: its title, the kinds of run it shows, and the reference runs among them.
+TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"),
+           (CODE, OTHER_SEED)),
+          ("Add one in: the text's settings with the code's fraction, one more of the code's added",
+           ("reference", "added"), (FRACTION,)))
 
 
 def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
