@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import plotly.express as px
 import plotly.graph_objects as go
 
 from ..config import TrainConfig
@@ -180,11 +181,13 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
 
 def figure(rows: list[Row]) -> go.Figure:
     fig = go.Figure()
-    for r in rows:
-        steps = [s for s, _, _ in r["curve"]]
-        fig.add_scatter(x=steps, y=[a for _, a, _ in r["curve"]], name=f"{r['run']}: mod 5", legendgroup=r["run"])
+    palette = px.colors.qualitative.Dark24  # one colour a run, for both of its curves
+    for index, r in enumerate(rows):
+        steps, colour = [s for s, _, _ in r["curve"]], palette[index % len(palette)]
+        fig.add_scatter(x=steps, y=[a for _, a, _ in r["curve"]], name=f"{r['run']}: mod 5", legendgroup=r["run"],
+                        line_color=colour)
         fig.add_scatter(x=steps, y=[b for _, _, b in r["curve"]], name=f"{r['run']}: mod 7", legendgroup=r["run"],
-                        line_dash="dot")
+                        line_color=colour, line_dash="dot")
     return fig.update_layout(title="miiii: test accuracy on mod 5 (solid) and mod 7 (dotted), each run of the screen",
                              xaxis_title="step", yaxis_title="test accuracy", height=560)
 
