@@ -142,8 +142,8 @@ def readings(rows: list[Row]) -> list[Row]:
     return out
 
 
-def _cell(value: float | int | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
+def _cell(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
 
 
 # Each table: its title, the kinds of run it shows, and the reference runs among them.
@@ -201,8 +201,9 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
         execute_all([r.cfg for r in runs], backend, jobs, progress=progress)
     rows = readings([run_row(r) for r in runs if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
     out.mkdir(parents=True, exist_ok=True)
-    write_table(out / "miiii_differences", [{k: v for k, v in r.items() if k != "curve"} for r in rows])
+    table = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+    write_table(out / "miiii_differences", table)
     (out / "miiii_differences.md").write_text(markdown(rows, runs, quick))
     if rows:
         figure(rows).write_html(out / "miiii_differences.html", include_plotlyjs="directory")
-    return {"runs": [{k: v for k, v in r.items() if k != "curve"} for r in rows]}
+    return {"runs": table}
