@@ -26,7 +26,8 @@ then chance's). The half is our threshold, not the study's, and each row is one 
 and the first step at which mod 5 and 7 are both at 0.5 or more tells a delay from a loss.
 
 Not screened: the weight decay (0.33 against 1/3, a 1% change) and the step count (a horizon).
-Runs train in the order of ``configs`` (likeliest difference first, so a partial screen answers those first);
+Runs train in the order of ``configs`` (the references, then each difference's two runs, likeliest first, so a partial
+screen answers those first; until 2026-12-01 every reversal came before any addition);
 ``partial=True`` tabulates the finished runs and trains nothing.
 """
 
@@ -70,9 +71,10 @@ class ScreenRun:
 
 
 def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
-    """The screen's runs in training order: the code's settings, another seed, ``reverted <field>`` for each
-    screened field, the text's settings with the code's fraction, and ``added <field>`` for each screened field but
-    the fraction (one thread each, so every run's numbers are the same under any --jobs)."""
+    """The screen's runs in training order: the code's settings, another seed, the text's settings with the code's
+    fraction, then for each screened field, likeliest first, ``reverted <field>`` and ``added <field>`` (none for
+    the fraction), so a partial screen asks both questions of the likeliest fields first (one thread each, so every
+    run's numbers are the same under any --jobs)."""
     code_values, text_values = (MIIII_CODE_QUICK, MIIII_QUICK) if quick else (MIIII_DIFFERENCES, MIIII)
     code = TrainConfig(**code_values, threads=1, device=device, out=str(out / RUNS_DIR / "code"))
     horizon = {k: code_values[k] for k in ("steps", "save_every")}
@@ -82,12 +84,13 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
     screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text_values[f] != code_values[f]]
     runs = [ScreenRun(CODE, code, code, "reference"),
             ScreenRun(OTHER_SEED, code.replace(seed=code.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1")), code,
-                      "reference")]
-    runs += [ScreenRun(f"reverted {f}", code.replace(**{f: text_values[f]}, out=str(out / RUNS_DIR / f"reverted_{f}")),
-                       code, "reverted") for f in screened]
-    runs.append(ScreenRun(FRACTION, fraction, text, "reference"))
-    runs += [ScreenRun(f"added {f}", fraction.replace(**{f: code_values[f]}, out=str(out / RUNS_DIR / f"added_{f}")),
-                       fraction, "added") for f in screened if f != "frac_train"]
+                      "reference"),
+            ScreenRun(FRACTION, fraction, text, "reference")]
+    for f in screened:
+        for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
+            if not (kind == "added" and f == "frac_train"):  # the add-one-in base has the code's fraction
+                changed = base.replace(**{f: value}, out=str(out / RUNS_DIR / f"{kind}_{f}"))
+                runs.append(ScreenRun(f"{kind} {f}", changed, base, kind))
     return runs
 
 
@@ -153,6 +156,11 @@ TABLES = (("Leave one out: the code's settings, one set back to the text's", ("r
            ("reference", "added"), (FRACTION,)))
 
 
+def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[str, ...]) -> list[ScreenRun]:
+    """The runs one of TABLES shows, in training order."""
+    return [r for r in runs if r.kind in kinds and (r.kind != "reference" or r.name in references)]
+
+
 def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
     finished = {r["run"]: r for r in rows}
     steps = runs[0].cfg.optim.steps
@@ -161,9 +169,7 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
     sections = []
     for title, kinds, references in TABLES:
         table = []
-        for run in runs:
-            if run.kind not in kinds or (run.kind == "reference" and run.name not in references):
-                continue
+        for run in table_runs(runs, kinds, references):
             r = finished.get(run.name)
             if r is None:
                 table.append([run.name, "", *([""] * len(SHOWN_MODULI)), "", "", "", "not finished"])
@@ -199,7 +205,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     runs = configs(out, quick, device)
     if not partial:
         execute_all([r.cfg for r in runs], backend, jobs, progress=progress)
-    rows = readings([run_row(r) for r in runs if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
+    shown = [r for _, kinds, references in TABLES for r in table_runs(runs, kinds, references)]  # the tables' order
+    rows = readings([run_row(r) for r in shown if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
     out.mkdir(parents=True, exist_ok=True)
     table = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
     write_table(out / "miiii_differences", table)

@@ -37,6 +37,14 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
     assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2
 
 
+def test_a_partial_screen_has_asked_both_questions_of_the_likeliest_fields_first(tmp_path):
+    names = [r.name for r in configs(tmp_path)]
+    assert names[:5] == [CODE, OTHER_SEED, FRACTION, f"reverted {SCREENED[0]}", f"added {SCREENED[0]}"]
+    for field in SCREENED[1:]:
+        if field != "frac_train":
+            assert names.index(f"added {field}") == names.index(f"reverted {field}") + 1
+
+
 def test_readout_is_zero_at_chance_and_one_when_all_are_right():
     assert readout({5: 1 / 5, 7: 1 / 7}) == pytest.approx(0)
     assert readout({5: 1.0, 7: 1.0}) == pytest.approx(1)
