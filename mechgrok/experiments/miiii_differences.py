@@ -11,7 +11,11 @@ short horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
   is not needed alone (another may do the same work);
 - **add one in**: the text's settings with the code's fraction (the long fraction-alone run's first 2,000 steps),
   and the same with each other difference set to the code's value, one at a time. A difference whose addition
-  brings the progress is enough for it, with the fraction.
+  brings the progress is enough for it, with the fraction;
+- **leave two out** (``TOGETHER``): the code's settings with two differences set back together. Added on
+  2026-12-01 after the first 12 runs: the shared dropout mask and the tied MLP init are each enough with the
+  fraction and neither is needed alone, which is what two settings that stand in for each other would show; if
+  they do, the code's run without both loses the progress.
 
 The readout of a run is its progress on mod 5 and 7 at the horizon,
 
@@ -51,6 +55,9 @@ from ..tables import markdown_table, write_table
 SCREENED = ("beta2", "dropout_mask", "biases", "mlp_init", "frac_train", "dtype", "grokfast_start", "warmup_steps",
             "task_loss")
 QUICK_SCREENED = ("beta2", "biases")
+# Pairs set back together, each trained as soon as both of its fields have had their own two runs.
+TOGETHER = (("dropout_mask", "mlp_init"),)
+QUICK_TOGETHER = (("beta2", "biases"),)
 READOUT_MODULI = (5, 7)
 SHOWN_MODULI = (2, 3, 5, 7, 11, 13)
 HALF = 0.5  # kept (progress / the code run's) below which a setting is read as needed, at or above which as enough
@@ -61,8 +68,9 @@ RUNS_DIR = "runs"
 @dataclass(frozen=True)
 class ScreenRun:
     """One run of the screen: ``kind`` "reference" (the code's settings, another seed, the text with the code's
-    fraction), "reverted" (the code's settings, one set back to the text's) or "added" (the text with the code's
-    fraction, one more of the code's settings added); ``base``: the config it changes one field of."""
+    fraction), "reverted" (the code's settings, one set back to the text's), "added" (the text with the code's
+    fraction, one more of the code's settings added) or "reverted together" (the code's settings, two set back);
+    ``base``: the config whose fields it changes."""
 
     name: str
     cfg: TrainConfig
@@ -73,8 +81,9 @@ class ScreenRun:
 def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
     """The screen's runs in training order: the code's settings, another seed, the text's settings with the code's
     fraction, then for each screened field, likeliest first, ``reverted <field>`` and ``added <field>`` (none for
-    the fraction), so a partial screen asks both questions of the likeliest fields first (one thread each, so every
-    run's numbers are the same under any --jobs)."""
+    the fraction), so a partial screen asks both questions of the likeliest fields first, and each pair of
+    TOGETHER right after the later of its fields (one thread each, so every run's numbers are the same under any
+    --jobs)."""
     code_values, text_values = (MIIII_CODE_QUICK, MIIII_QUICK) if quick else (MIIII_DIFFERENCES, MIIII)
     code = TrainConfig(**code_values, threads=1, device=device, out=str(out / RUNS_DIR / "code"))
     horizon = {k: code_values[k] for k in ("steps", "save_every")}
@@ -91,6 +100,11 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
             if not (kind == "added" and f == "frac_train"):  # the add-one-in base has the code's fraction
                 changed = base.replace(**{f: value}, out=str(out / RUNS_DIR / f"{kind}_{f}"))
                 runs.append(ScreenRun(f"{kind} {f}", changed, base, kind))
+        for pair in QUICK_TOGETHER if quick else TOGETHER:
+            if set(pair) <= set(screened) and f == max(pair, key=screened.index):
+                changed = code.replace(**{g: text_values[g] for g in pair},
+                                       out=str(out / RUNS_DIR / f"reverted_{'_and_'.join(pair)}"))
+                runs.append(ScreenRun(f"reverted {' and '.join(pair)}", changed, code, "reverted together"))
     return runs
 
 
@@ -121,8 +135,9 @@ REFERENCE_READINGS = {CODE: "reference", OTHER_SEED: "chance: the same settings,
 
 def readings(rows: list[Row]) -> list[Row]:
     """``rows`` with ``kept`` (progress / the code run's) and ``reading``: a reverted setting is "needed" when its
-    run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more; every
-    reading is "undetermined" while the other seed's run itself keeps less than HALF."""
+    run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more, a pair
+    reverted together "needed together" when its run keeps less than HALF; every reading is "undetermined" while
+    the other seed's run itself keeps less than HALF."""
     by_name = {r["run"]: r for r in rows}
     if CODE not in by_name or OTHER_SEED not in by_name:
         return [{**r, "kept": None, "reading": "waits for the code run and its other seed"} for r in rows]
@@ -139,6 +154,8 @@ def readings(rows: list[Row]) -> list[Row]:
             reading = "undetermined (another seed already keeps less than half)"
         elif r["kind"] == "reverted":
             reading = "needed" if kept < HALF else "not needed alone"
+        elif r["kind"] == "reverted together":
+            reading = "needed together" if kept < HALF else "not needed, even together"
         else:
             reading = "enough with the fraction" if kept >= HALF else "not enough alone"
         out.append({**r, "kept": kept, "reading": reading})
@@ -153,7 +170,9 @@ def _cell(value: float | int | None) -> str:
 TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"),
            (CODE, OTHER_SEED)),
           ("Add one in: the text's settings with the code's fraction, one more of the code's added",
-           ("reference", "added"), (FRACTION,)))
+           ("reference", "added"), (FRACTION,)),
+          ("Leave two out: the code's settings, two set back together", ("reference", "reverted together"),
+           (CODE, OTHER_SEED)))
 
 
 def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[str, ...]) -> list[ScreenRun]:
@@ -205,7 +224,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     runs = configs(out, quick, device)
     if not partial:
         execute_all([r.cfg for r in runs], backend, jobs, progress=progress)
-    shown = [r for _, kinds, references in TABLES for r in table_runs(runs, kinds, references)]  # the tables' order
+    # the tables' order, each run once (the leave-two-out table shows the code's two runs again)
+    shown = list({r.name: r for _, kinds, references in TABLES for r in table_runs(runs, kinds, references)}.values())
     rows = readings([run_row(r) for r in shown if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
     out.mkdir(parents=True, exist_ok=True)
     table = [{k: v for k, v in r.items() if k != "curve"} for r in rows]

@@ -5,7 +5,8 @@ import pytest
 
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
-from mechgrok.experiments.miiii_differences import CODE, FRACTION, OTHER_SEED, SCREENED, configs, readings, readout
+from mechgrok.experiments.miiii_differences import (CODE, FRACTION, OTHER_SEED, SCREENED, TOGETHER, configs, readings,
+                                                    readout)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
 
@@ -34,7 +35,19 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
             assert added.cfg.to_dict()[field] == code[field]
     # every difference but the weight decay's 1% (and the step count) is screened
     assert set(SCREENED) == set(MIIII_CODE_CHANGES) - {"weight_decay"}
-    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2
+    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2 + len(TOGETHER)
+
+
+def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path):
+    runs = configs(tmp_path)
+    names, text = [r.name for r in runs], TrainConfig(**MIIII).to_dict()
+    for pair in TOGETHER:
+        run = runs[names.index(f"reverted {' and '.join(pair)}")]
+        assert run.kind == "reverted together" and run.base is runs[0].cfg
+        assert _changed(run.cfg, run.base) == set(pair)
+        assert all(run.cfg.to_dict()[f] == text[f] for f in pair)
+        later = max(pair, key=SCREENED.index)
+        assert names.index(run.name) == names.index(f"added {later}") + 1
 
 
 def test_a_partial_screen_has_asked_both_questions_of_the_likeliest_fields_first(tmp_path):
@@ -65,6 +78,9 @@ def test_readings_needed_below_half_the_code_runs_progress_and_enough_at_half_or
     assert by["added a"]["kept"] == pytest.approx(0.5) and by["added a"]["reading"] == "enough with the fraction"
     assert by["added b"]["reading"] == "not enough alone"
     assert by[CODE]["reading"] == "reference" and by[FRACTION]["reading"] == "the base of the added runs"
+    together = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row("a and b", 0.29, "reverted together"),
+                         _row("c and d", 0.3, "reverted together")])
+    assert [r["reading"] for r in together[2:]] == ["needed together", "not needed, even together"]
 
 
 def test_readings_undetermined_when_another_seed_already_loses_it():
