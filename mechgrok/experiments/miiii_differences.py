@@ -200,8 +200,9 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
     return (f"# miiii: which of the code's settings does it{' (quick)' if quick else ''}{status}\n\n"
             f"Test accuracy per modulus at step {steps:,}; progress = mean over q in 5, 7 of (acc_q - 1/q) / "
             f"(1 - 1/q); kept = progress / the code run's. A setting whose reversal keeps less than {HALF} is read "
-            f"as needed; one whose addition keeps {HALF} or more, as enough with the fraction (our threshold; one "
-            f"seed per row, and the other seed's row shows how far chance moves it).\n\n" + "\n".join(sections))
+            f"as needed (a pair's, as needed together); one whose addition keeps {HALF} or more, as enough with the "
+            f"fraction (our threshold; one seed per row, and the other seed's row shows how far chance moves "
+            f"it).\n\n" + "\n".join(sections))
 
 
 def figure(rows: list[Row]) -> go.Figure:

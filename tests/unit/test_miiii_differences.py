@@ -1,5 +1,5 @@
-"""The screen of the miiii code's settings: each run changes one field of its base, and the readout and readings
-on constructed rows whose answers are known."""
+"""The screen of the miiii code's settings: each run changes one field of its base (a pair, two), and the readout
+and readings on constructed rows whose answers are known."""
 
 import pytest
 
