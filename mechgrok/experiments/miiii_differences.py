@@ -10,7 +10,8 @@ short horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
   A difference whose reversal loses the progress is needed for it, given the others; one whose reversal keeps it
   is not needed alone (another may do the same work);
 - **add one in**: the text's settings with the code's fraction (the long fraction-alone run's first 2,000 steps),
-  and the same with each other difference set to the code's value, one at a time. A difference whose addition
+  the same with another seed (added on 2026-12-01: how far chance moves the base), and the same with each other
+  difference set to the code's value, one at a time. A difference whose addition
   brings the progress is enough for it, with the fraction;
 - **leave two out** (``TOGETHER``): the code's settings with two differences set back together. Added on
   2026-12-01 after the first 12 runs: the shared dropout mask and the tied MLP init are each enough with the
@@ -62,6 +63,7 @@ READOUT_MODULI = (5, 7)
 SHOWN_MODULI = (2, 3, 5, 7, 11, 13)
 HALF = 0.5  # kept (progress / the code run's) below which a setting is read as needed, at or above which as enough
 CODE, OTHER_SEED, FRACTION = "code", "code, another seed", "text, fraction 0.5"
+FRACTION_OTHER_SEED = "text, fraction 0.5, another seed"
 RUNS_DIR = "runs"
 
 
@@ -80,7 +82,7 @@ class ScreenRun:
 
 def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
     """The screen's runs in training order: the code's settings, another seed, the text's settings with the code's
-    fraction, then for each screened field, likeliest first, ``reverted <field>`` and ``added <field>`` (none for
+    fraction, another seed of it, then for each screened field, likeliest first, ``reverted <field>`` and ``added <field>`` (none for
     the fraction), so a partial screen asks both questions of the likeliest fields first, and each pair of
     TOGETHER right after the later of its fields (one thread each, so every run's numbers are the same under any
     --jobs)."""
@@ -94,7 +96,10 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
     runs = [ScreenRun(CODE, code, code, "reference"),
             ScreenRun(OTHER_SEED, code.replace(seed=code.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1")), code,
                       "reference"),
-            ScreenRun(FRACTION, fraction, text, "reference")]
+            ScreenRun(FRACTION, fraction, text, "reference"),
+            ScreenRun(FRACTION_OTHER_SEED, fraction.replace(seed=fraction.data.seed + 1,
+                                                            out=str(out / RUNS_DIR / "text_fraction_seed1")),
+                      fraction, "reference")]
     for f in screened:
         for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
             if not (kind == "added" and f == "frac_train"):  # the add-one-in base has the code's fraction
@@ -130,14 +135,16 @@ def run_row(run: ScreenRun) -> Row:
 
 
 REFERENCE_READINGS = {CODE: "reference", OTHER_SEED: "chance: the same settings, another seed",
-                      FRACTION: "the base of the added runs"}
+                      FRACTION: "the base of the added runs",
+                      FRACTION_OTHER_SEED: "chance: the base of the added runs, another seed"}
 
 
 def readings(rows: list[Row]) -> list[Row]:
     """``rows`` with ``kept`` (progress / the code run's) and ``reading``: a reverted setting is "needed" when its
     run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more, a pair
     reverted together "needed together" when its run keeps less than HALF; every reading is "undetermined" while
-    the other seed's run itself keeps less than HALF."""
+    the code's other seed itself keeps less than HALF, and an added one's while the base's other seed itself keeps
+    HALF or more."""
     by_name = {r["run"]: r for r in rows}
     if CODE not in by_name or OTHER_SEED not in by_name:
         return [{**r, "kept": None, "reading": "waits for the code run and its other seed"} for r in rows]
@@ -145,6 +152,7 @@ def readings(rows: list[Row]) -> list[Row]:
         return [{**r, "kept": None, "reading": "undetermined (the code run is at chance on mod 5 and 7)"} for r in rows]
     reference = by_name[CODE]["progress"]
     noisy = by_name[OTHER_SEED]["progress"] / reference < HALF
+    lucky_base = FRACTION_OTHER_SEED in by_name and by_name[FRACTION_OTHER_SEED]["progress"] / reference >= HALF
     out = []
     for r in rows:
         kept = r["progress"] / reference
@@ -156,6 +164,8 @@ def readings(rows: list[Row]) -> list[Row]:
             reading = "needed" if kept < HALF else "not needed alone"
         elif r["kind"] == "reverted together":
             reading = "needed together" if kept < HALF else "not needed, even together"
+        elif lucky_base:
+            reading = "undetermined (the base with another seed already keeps half)"
         else:
             reading = "enough with the fraction" if kept >= HALF else "not enough alone"
         out.append({**r, "kept": kept, "reading": reading})
@@ -170,7 +180,7 @@ def _cell(value: float | int | None) -> str:
 TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"),
            (CODE, OTHER_SEED)),
           ("Add one in: the text's settings with the code's fraction, one more of the code's added",
-           ("reference", "added"), (FRACTION,)),
+           ("reference", "added"), (FRACTION, FRACTION_OTHER_SEED)),
           ("Leave two out: the code's settings, two set back together", ("reference", "reverted together"),
            (CODE, OTHER_SEED)))
 

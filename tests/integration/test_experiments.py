@@ -233,7 +233,7 @@ def test_miiii_differences_quick(tmp_path):
     assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--out", str(out)]) == 0
     rows = {r["run"]: r for r in _rows(out / "miiii_differences.csv")}
     assert list(rows) == ["code", "code, another seed", "reverted beta2", "reverted biases", "text, fraction 0.5",
-                          "added beta2", "added biases", "reverted beta2 and biases"]
+                          "text, fraction 0.5, another seed", "added beta2", "added biases", "reverted beta2 and biases"]
     assert rows["reverted beta2"]["change"] == "beta2 0.999 -> 0.98"
     assert rows["reverted beta2 and biases"]["change"] == "biases none -> mlp, beta2 0.999 -> 0.98"
     assert rows["added biases"]["change"] == "biases mlp -> none"
@@ -248,5 +248,5 @@ def test_miiii_differences_quick(tmp_path):
     assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--partial", "--out", str(out)]) == 0
     assert not (out / "runs" / "reverted_biases").exists()  # --partial trains nothing
     text = (out / "miiii_differences.md").read_text()
-    assert "(partial: 7 of 8 runs finished)" in text and "| reverted biases |" in text and "not finished" in text
+    assert "(partial: 8 of 9 runs finished)" in text and "| reverted biases |" in text and "not finished" in text
     assert "## Leave one out" in text and "## Add one in" in text and "## Leave two out" in text

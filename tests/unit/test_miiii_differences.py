@@ -5,8 +5,8 @@ import pytest
 
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
-from mechgrok.experiments.miiii_differences import (CODE, FRACTION, OTHER_SEED, SCREENED, TOGETHER, configs, readings,
-                                                    readout)
+from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED,
+                                                    TOGETHER, configs, readings, readout)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
 
@@ -22,6 +22,7 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
     assert {k for k in MIIII_CODE if MIIII_CODE[k] != MIIII_DIFFERENCES[k]} == {"steps", "save_every"}
     assert code["threads"] == 1  # the same numbers under any --jobs
     assert _changed(runs[OTHER_SEED].cfg, runs[CODE].cfg) == {"seed"}
+    assert _changed(runs[FRACTION_OTHER_SEED].cfg, runs[FRACTION].cfg) == {"seed"}
     # the add-one-in base is the long fraction-alone run to the screen's horizon
     assert _changed(runs[FRACTION].cfg, fraction_config(tmp_path, False)) == {"steps", "save_every", "threads"}
     assert _changed(runs[FRACTION].cfg, TrainConfig(**MIIII)) == {"frac_train", "steps", "save_every", "threads"}
@@ -35,7 +36,7 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
             assert added.cfg.to_dict()[field] == code[field]
     # every difference but the weight decay's 1% (and the step count) is screened
     assert set(SCREENED) == set(MIIII_CODE_CHANGES) - {"weight_decay"}
-    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2 + len(TOGETHER)
+    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 3 + len(TOGETHER)
 
 
 def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path):
@@ -52,7 +53,8 @@ def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path)
 
 def test_a_partial_screen_has_asked_both_questions_of_the_likeliest_fields_first(tmp_path):
     names = [r.name for r in configs(tmp_path)]
-    assert names[:5] == [CODE, OTHER_SEED, FRACTION, f"reverted {SCREENED[0]}", f"added {SCREENED[0]}"]
+    assert names[:6] == [CODE, OTHER_SEED, FRACTION, FRACTION_OTHER_SEED, f"reverted {SCREENED[0]}",
+                         f"added {SCREENED[0]}"]
     for field in SCREENED[1:]:
         if field != "frac_train":
             assert names.index(f"added {field}") == names.index(f"reverted {field}") + 1
@@ -81,6 +83,16 @@ def test_readings_needed_below_half_the_code_runs_progress_and_enough_at_half_or
     together = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row("a and b", 0.29, "reverted together"),
                          _row("c and d", 0.3, "reverted together")])
     assert [r["reading"] for r in together[2:]] == ["needed together", "not needed, even together"]
+
+
+def test_added_readings_undetermined_when_the_bases_other_seed_already_keeps_half():
+    base = [_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row(FRACTION, 0.0), _row("added a", 0.4, "added"),
+            _row("reverted a", 0.1, "reverted")]
+    slow, lucky = readings(base + [_row(FRACTION_OTHER_SEED, 0.29)]), readings(base + [_row(FRACTION_OTHER_SEED, 0.3)])
+    assert slow[3]["reading"] == "enough with the fraction"
+    assert lucky[3]["reading"].startswith("undetermined (the base with another seed")
+    assert lucky[4]["reading"] == "needed"  # the leave-one-out rows read against the code's other seed only
+    assert lucky[5]["reading"] == "chance: the base of the added runs, another seed"
 
 
 def test_readings_undetermined_when_another_seed_already_loses_it():
