@@ -5,12 +5,12 @@ The study's code (``experiments.miiii``, ``--as code``) has mod 5 and mod 7 at 0
 (``results/experiments/miiii-code``): the fraction is not what does it, or not alone. This screen trains, to a
 short horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
 
-- **leave one out**: the code's settings; the same with another seed (how far chance moves the readout); the same
+- **leave one out**: the code's settings; the same with other seeds (how far chance moves the readout); the same
   with each difference from the text (``presets.MIIII_CODE_CHANGES``) set back to the text's value, one at a time.
   A difference whose reversal loses the progress is needed for it, given the others; one whose reversal keeps it
   is not needed alone (another may do the same work);
 - **add one in**: the text's settings with the code's fraction (the long fraction-alone run's first 2,000 steps),
-  the same with another seed (added on 2026-12-01: how far chance moves the base), and the same with each other
+  the same with other seeds (added on 2026-12-01: how far chance moves the base), and the same with each other
   difference set to the code's value, one at a time. A difference whose addition
   brings the progress is enough for it, with the fraction;
 - **leave two out** (``TOGETHER``): the code's settings with two differences set back together. Added on
@@ -64,15 +64,18 @@ SHOWN_MODULI = (2, 3, 5, 7, 11, 13)
 HALF = 0.5  # kept (progress / the code run's) below which a setting is read as needed, at or above which as enough
 CODE, OTHER_SEED, FRACTION = "code", "code, another seed", "text, fraction 0.5"
 FRACTION_OTHER_SEED = "text, fraction 0.5, another seed"
+# Seeds of each base (the code's settings; the text's with the code's fraction): a row's reading is undetermined
+# while the base's own seeds disagree about it (2026-12-01: the base's seeds 0 and 1 kept 0.02 and 1.07).
+SEEDS, QUICK_SEEDS = 4, 2
 RUNS_DIR = "runs"
 
 
 @dataclass(frozen=True)
 class ScreenRun:
-    """One run of the screen: ``kind`` "reference" (the code's settings, another seed, the text with the code's
-    fraction), "reverted" (the code's settings, one set back to the text's), "added" (the text with the code's
-    fraction, one more of the code's settings added) or "reverted together" (the code's settings, two set back);
-    ``base``: the config whose fields it changes."""
+    """One run of the screen: ``kind`` "reference" (the code's settings, the text with the code's fraction), "code
+    seed" or "base seed" (another seed of either), "reverted" (the code's settings, one set back to the text's),
+    "added" (the text with the code's fraction, one more of the code's settings added) or "reverted together" (the
+    code's settings, two set back); ``base``: the config whose fields it changes."""
 
     name: str
     cfg: TrainConfig
@@ -80,12 +83,20 @@ class ScreenRun:
     kind: str
 
 
+def seed_runs(base: TrainConfig, name: str, first: str, kind: str, quick: bool) -> list[ScreenRun]:
+    """``base`` with seeds base + 1 ... base + SEEDS - 1, named ``first`` and then "<name>, seed <seed>"."""
+    out = Path(base.run.out)
+    return [ScreenRun(first if k == 1 else f"{name}, seed {base.data.seed + k}",
+                      base.replace(seed=base.data.seed + k, out=str(out.with_name(f"{out.name}_seed{k}"))), base, kind)
+            for k in range(1, QUICK_SEEDS if quick else SEEDS)]
+
+
 def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
-    """The screen's runs in training order: the code's settings, another seed, the text's settings with the code's
-    fraction, another seed of it, then for each screened field, likeliest first, ``reverted <field>`` and ``added <field>`` (none for
-    the fraction), so a partial screen asks both questions of the likeliest fields first, and each pair of
-    TOGETHER right after the later of its fields (one thread each, so every run's numbers are the same under any
-    --jobs)."""
+    """The screen's runs in training order: the code's settings and its other seeds, the text's settings with the
+    code's fraction and its other seeds, then for each screened field, likeliest first, ``reverted <field>`` and
+    ``added <field>`` (none for the fraction), so a partial screen asks both questions of the likeliest fields
+    first, and each pair of TOGETHER right after the later of its fields (one thread each, so every run's numbers
+    are the same under any --jobs)."""
     code_values, text_values = (MIIII_CODE_QUICK, MIIII_QUICK) if quick else (MIIII_DIFFERENCES, MIIII)
     code = TrainConfig(**code_values, threads=1, device=device, out=str(out / RUNS_DIR / "code"))
     horizon = {k: code_values[k] for k in ("steps", "save_every")}
@@ -93,13 +104,9 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
     fraction = text.replace(frac_train=code.data.frac_train, out=str(out / RUNS_DIR / "text_fraction"))
     text_values, code_values = text.to_dict(), code.to_dict()
     screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text_values[f] != code_values[f]]
-    runs = [ScreenRun(CODE, code, code, "reference"),
-            ScreenRun(OTHER_SEED, code.replace(seed=code.data.seed + 1, out=str(out / RUNS_DIR / "code_seed1")), code,
-                      "reference"),
+    runs = [ScreenRun(CODE, code, code, "reference"), *seed_runs(code, CODE, OTHER_SEED, "code seed", quick),
             ScreenRun(FRACTION, fraction, text, "reference"),
-            ScreenRun(FRACTION_OTHER_SEED, fraction.replace(seed=fraction.data.seed + 1,
-                                                            out=str(out / RUNS_DIR / "text_fraction_seed1")),
-                      fraction, "reference")]
+            *seed_runs(fraction, FRACTION, FRACTION_OTHER_SEED, "base seed", quick)]
     for f in screened:
         for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
             if not (kind == "added" and f == "frac_train"):  # the add-one-in base has the code's fraction
@@ -134,30 +141,32 @@ def run_row(run: ScreenRun) -> Row:
             "curve": [(r["step"], r.get("test_acc_q5"), r.get("test_acc_q7")) for r in rows if "test_acc_q5" in r]}
 
 
-REFERENCE_READINGS = {CODE: "reference", OTHER_SEED: "chance: the same settings, another seed",
-                      FRACTION: "the base of the added runs",
-                      FRACTION_OTHER_SEED: "chance: the base of the added runs, another seed"}
+REFERENCE_READINGS = {CODE: "reference", FRACTION: "the base of the added runs"}
+SEED_READINGS = {"code seed": "chance: the same settings, another seed",
+                 "base seed": "chance: the base of the added runs, another seed"}
 
 
 def readings(rows: list[Row]) -> list[Row]:
     """``rows`` with ``kept`` (progress / the code run's) and ``reading``: a reverted setting is "needed" when its
     run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more, a pair
     reverted together "needed together" when its run keeps less than HALF; every reading is "undetermined" while
-    the code's other seed itself keeps less than HALF, and an added one's while the base's other seed itself keeps
-    HALF or more."""
+    one of the code's other seeds itself keeps less than HALF, and an added one's while one of the base's other
+    seeds itself keeps HALF or more."""
     by_name = {r["run"]: r for r in rows}
-    if CODE not in by_name or OTHER_SEED not in by_name:
+    if CODE not in by_name or not any(r["kind"] == "code seed" for r in rows):
         return [{**r, "kept": None, "reading": "waits for the code run and its other seed"} for r in rows]
     if by_name[CODE]["progress"] <= 0:
         return [{**r, "kept": None, "reading": "undetermined (the code run is at chance on mod 5 and 7)"} for r in rows]
     reference = by_name[CODE]["progress"]
-    noisy = by_name[OTHER_SEED]["progress"] / reference < HALF
-    lucky_base = FRACTION_OTHER_SEED in by_name and by_name[FRACTION_OTHER_SEED]["progress"] / reference >= HALF
+    noisy = any(r["progress"] / reference < HALF for r in rows if r["kind"] == "code seed")
+    lucky_base = any(r["progress"] / reference >= HALF for r in rows if r["kind"] == "base seed")
     out = []
     for r in rows:
         kept = r["progress"] / reference
         if r["run"] in REFERENCE_READINGS:
             reading = REFERENCE_READINGS[r["run"]]
+        elif r["kind"] in SEED_READINGS:
+            reading = SEED_READINGS[r["kind"]]
         elif noisy:
             reading = "undetermined (another seed already keeps less than half)"
         elif r["kind"] == "reverted":
@@ -177,12 +186,12 @@ def _cell(value: float | int | None) -> str:
 
 
 # Each table: its title, the kinds of run it shows, and the reference runs among them.
-TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "reverted"),
-           (CODE, OTHER_SEED)),
+TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "code seed", "reverted"),
+           (CODE,)),
           ("Add one in: the text's settings with the code's fraction, one more of the code's added",
-           ("reference", "added"), (FRACTION, FRACTION_OTHER_SEED)),
-          ("Leave two out: the code's settings, two set back together", ("reference", "reverted together"),
-           (CODE, OTHER_SEED)))
+           ("reference", "base seed", "added"), (FRACTION,)),
+          ("Leave two out: the code's settings, two set back together",
+           ("reference", "code seed", "reverted together"), (CODE,)))
 
 
 def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[str, ...]) -> list[ScreenRun]:
@@ -211,7 +220,7 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
             f"Test accuracy per modulus at step {steps:,}; progress = mean over q in 5, 7 of (acc_q - 1/q) / "
             f"(1 - 1/q); kept = progress / the code run's. A setting whose reversal keeps less than {HALF} is read "
             f"as needed (a pair's, as needed together); one whose addition keeps {HALF} or more, as enough with the "
-            f"fraction (our threshold; one seed per row, and the other seed's row shows how far chance moves "
+            f"fraction (our threshold; one seed per row, and each base's other seeds show how far chance moves "
             f"it).\n\n" + "\n".join(sections))
 
 

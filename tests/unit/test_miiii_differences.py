@@ -5,7 +5,7 @@ import pytest
 
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
-from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED,
+from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED, SEEDS,
                                                     TOGETHER, configs, readings, readout)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
@@ -23,6 +23,10 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
     assert code["threads"] == 1  # the same numbers under any --jobs
     assert _changed(runs[OTHER_SEED].cfg, runs[CODE].cfg) == {"seed"}
     assert _changed(runs[FRACTION_OTHER_SEED].cfg, runs[FRACTION].cfg) == {"seed"}
+    for k in range(2, SEEDS):  # each base's further seeds: only the seed changes
+        for base, name in ((runs[CODE], "code"), (runs[FRACTION], FRACTION)):
+            run = runs[f"{name}, seed {base.cfg.data.seed + k}"]
+            assert _changed(run.cfg, base.cfg) == {"seed"} and run.cfg.data.seed == base.cfg.data.seed + k
     # the add-one-in base is the long fraction-alone run to the screen's horizon
     assert _changed(runs[FRACTION].cfg, fraction_config(tmp_path, False)) == {"steps", "save_every", "threads"}
     assert _changed(runs[FRACTION].cfg, TrainConfig(**MIIII)) == {"frac_train", "steps", "save_every", "threads"}
@@ -36,7 +40,7 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
             assert added.cfg.to_dict()[field] == code[field]
     # every difference but the weight decay's 1% (and the step count) is screened
     assert set(SCREENED) == set(MIIII_CODE_CHANGES) - {"weight_decay"}
-    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 3 + len(TOGETHER)
+    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2 * SEEDS - 1 + len(TOGETHER)
 
 
 def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path):
@@ -53,8 +57,9 @@ def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path)
 
 def test_a_partial_screen_has_asked_both_questions_of_the_likeliest_fields_first(tmp_path):
     names = [r.name for r in configs(tmp_path)]
-    assert names[:6] == [CODE, OTHER_SEED, FRACTION, FRACTION_OTHER_SEED, f"reverted {SCREENED[0]}",
-                         f"added {SCREENED[0]}"]
+    seeds = [f"code, seed {k}" for k in range(2, SEEDS)], [f"{FRACTION}, seed {k}" for k in range(2, SEEDS)]
+    assert names[:2 * SEEDS + 2] == [CODE, OTHER_SEED, *seeds[0], FRACTION, FRACTION_OTHER_SEED, *seeds[1],
+                                     f"reverted {SCREENED[0]}", f"added {SCREENED[0]}"]
     for field in SCREENED[1:]:
         if field != "frac_train":
             assert names.index(f"added {field}") == names.index(f"reverted {field}") + 1
@@ -71,7 +76,7 @@ def _row(name, progress, kind="reference"):
 
 
 def test_readings_needed_below_half_the_code_runs_progress_and_enough_at_half_or_more():
-    rows = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row("reverted a", 0.12, "reverted"),
+    rows = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5, "code seed"), _row("reverted a", 0.12, "reverted"),
                      _row("reverted b", 0.45, "reverted"), _row(FRACTION, 0.0), _row("added a", 0.3, "added"),
                      _row("added b", 0.06, "added")])
     by = {r["run"]: r for r in rows}
@@ -80,23 +85,29 @@ def test_readings_needed_below_half_the_code_runs_progress_and_enough_at_half_or
     assert by["added a"]["kept"] == pytest.approx(0.5) and by["added a"]["reading"] == "enough with the fraction"
     assert by["added b"]["reading"] == "not enough alone"
     assert by[CODE]["reading"] == "reference" and by[FRACTION]["reading"] == "the base of the added runs"
-    together = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row("a and b", 0.29, "reverted together"),
-                         _row("c and d", 0.3, "reverted together")])
+    together = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.5, "code seed"),
+                         _row("a and b", 0.29, "reverted together"), _row("c and d", 0.3, "reverted together")])
     assert [r["reading"] for r in together[2:]] == ["needed together", "not needed, even together"]
 
 
 def test_added_readings_undetermined_when_the_bases_other_seed_already_keeps_half():
-    base = [_row(CODE, 0.6), _row(OTHER_SEED, 0.5), _row(FRACTION, 0.0), _row("added a", 0.4, "added"),
+    base = [_row(CODE, 0.6), _row(OTHER_SEED, 0.5, "code seed"), _row(FRACTION, 0.0), _row("added a", 0.4, "added"),
             _row("reverted a", 0.1, "reverted")]
-    slow, lucky = readings(base + [_row(FRACTION_OTHER_SEED, 0.29)]), readings(base + [_row(FRACTION_OTHER_SEED, 0.3)])
+    slow = readings(base + [_row(FRACTION_OTHER_SEED, 0.29, "base seed"), _row("base, seed 2", 0.1, "base seed")])
+    lucky = readings(base + [_row(FRACTION_OTHER_SEED, 0.29, "base seed"), _row("base, seed 2", 0.3, "base seed")])
     assert slow[3]["reading"] == "enough with the fraction"
     assert lucky[3]["reading"].startswith("undetermined (the base with another seed")
     assert lucky[4]["reading"] == "needed"  # the leave-one-out rows read against the code's other seed only
-    assert lucky[5]["reading"] == "chance: the base of the added runs, another seed"
+    assert lucky[5]["reading"] == lucky[6]["reading"] == "chance: the base of the added runs, another seed"
 
 
 def test_readings_undetermined_when_another_seed_already_loses_it():
-    rows = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.2), _row("reverted a", 0.05, "reverted")])
+    rows = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.2, "code seed"), _row("reverted a", 0.05, "reverted")])
     assert rows[2]["reading"].startswith("undetermined (another seed")
-    assert readings([_row(CODE, -0.01), _row(OTHER_SEED, 0.3)])[0]["reading"].startswith("undetermined (the code run")
+    # one slow seed among several is enough to leave the reading undetermined
+    rows = readings([_row(CODE, 0.6), _row(OTHER_SEED, 0.6, "code seed"), _row("code, seed 2", 0.29, "code seed"),
+                     _row("reverted a", 0.05, "reverted")])
+    assert rows[3]["reading"].startswith("undetermined (another seed")
+    at_chance = readings([_row(CODE, -0.01), _row(OTHER_SEED, 0.3, "code seed")])
+    assert at_chance[0]["reading"].startswith("undetermined (the code run")
     assert readings([_row("reverted a", 0.3, "reverted")])[0]["reading"] == "waits for the code run and its other seed"
