@@ -2,8 +2,9 @@
 
 The study's code (``experiments.miiii``, ``--as code``) has mod 5 and mod 7 at 0.90 and 0.80 test accuracy by step
 2,000, where the paper's text has 0.24 and 0.21 and the text with the code's training fraction alone 0.19 and 0.19
-(``results/experiments/miiii-code``, each one seed): read alone, the fraction is not what does it, or not alone
-(another seed of that last run, trained here, is as fast as the code's). This screen trains, to a short horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
+(``results/experiments/miiii-code``, each one seed): read alone, the fraction is not what does it, or not
+alone (another seed of that last run, trained here, is as fast as the code's). This screen trains, to a short
+horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
 
 - **leave one out**: the code's settings; the same with other seeds (how far chance moves the readout); the same
   with each difference from the text (``presets.MIIII_CODE_CHANGES``) set back to the text's value, one at a time.
