@@ -245,7 +245,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     runs = configs(out, quick, device)
     if not partial:
         execute_all([r.cfg for r in runs], backend, jobs, progress=progress)
-    # the tables' order, each run once (the leave-two-out table shows the code's two runs again)
+    # the tables' order, each run once (the leave-two-out table shows the code's seeds again)
     shown = list({r.name: r for _, kinds, references in TABLES for r in table_runs(runs, kinds, references)}.values())
     rows = readings([run_row(r) for r in shown if is_finished(Path(r.cfg.run.out), r.cfg.optim.steps)])
     out.mkdir(parents=True, exist_ok=True)
