@@ -44,6 +44,7 @@ from pathlib import Path
 
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ..config import TrainConfig
 from ..fileio import Row
@@ -225,17 +226,31 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
             f"it).\n\n" + "\n".join(sections))
 
 
-def figure(rows: list[Row]) -> go.Figure:
-    fig = go.Figure()
-    palette = px.colors.qualitative.Dark24  # one colour a run, for both of its curves
-    for index, r in enumerate(rows):
-        steps, colour = [s for s, _, _ in r["curve"]], palette[index % len(palette)]
-        fig.add_scatter(x=steps, y=[a for _, a, _ in r["curve"]], name=f"{r['run']}: mod 5", legendgroup=r["run"],
-                        line_color=colour)
-        fig.add_scatter(x=steps, y=[b for _, _, b in r["curve"]], name=f"{r['run']}: mod 7", legendgroup=r["run"],
-                        line_color=colour, line_dash="dot")
-    return fig.update_layout(title="miiii: test accuracy on mod 5 (solid) and mod 7 (dotted), each run of the screen",
-                             xaxis_title="step", yaxis_title="test accuracy", height=560)
+def figure(rows: list[Row], runs: list[ScreenRun]) -> go.Figure:
+    """One panel per table of TABLES: each finished run's progress (``readout`` of mod 5 and 7) over its steps; the
+    reference black, the base's other seeds grey (the band chance spans), each changed run in its own colour."""
+    finished = {r["run"]: r for r in rows}
+    fig = make_subplots(rows=len(TABLES), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[title for title, _, _ in TABLES])
+    # a run keeps its colour in every panel; Dark24's near-black would read as a reference
+    palette, colours, legend = [c for c in px.colors.qualitative.Dark24 if c != "#222A2A"], {}, set()
+    for panel, (_, kinds, references) in enumerate(TABLES, start=1):
+        for run in table_runs(runs, kinds, references):
+            r = finished.get(run.name)
+            if r is None:
+                continue
+            seed, reference = run.kind.endswith("seed"), run.kind == "reference"
+            colour = "black" if reference else "silver" if seed else colours.setdefault(
+                run.name, palette[len(colours) % len(palette)])
+            fig.add_scatter(x=[s for s, _, _ in r["curve"]],
+                            y=[readout({5: a, 7: b}) for _, a, b in r["curve"]], name=run.name,
+                            legendgroup=run.name, showlegend=run.name not in legend, line_color=colour,
+                            line_width=1 if seed else 2, row=panel, col=1)
+            legend.add(run.name)
+        fig.update_yaxes(title_text="progress (mod 5, 7)", row=panel, col=1)
+    fig.update_xaxes(title_text="step", row=len(TABLES), col=1)
+    return fig.update_layout(title="miiii: progress on mod 5 and 7 (0 chance, 1 all right), each run of the screen",
+                             height=300 * len(TABLES) + 120)
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, partial: bool = False,
@@ -253,5 +268,5 @@ def run(out: Path, quick: bool = False, progress: bool = True, jobs: int = 1, pa
     write_table(out / "miiii_differences", table)
     (out / "miiii_differences.md").write_text(markdown(rows, runs, quick))
     if rows:
-        figure(rows).write_html(out / "miiii_differences.html", include_plotlyjs="directory")
+        figure(rows, shown).write_html(out / "miiii_differences.html", include_plotlyjs="directory")
     return {"runs": table}

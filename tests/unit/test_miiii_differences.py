@@ -6,7 +6,7 @@ import pytest
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
 from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED, SEEDS,
-                                                    TOGETHER, configs, readings, readout)
+                                                    TOGETHER, configs, figure, readings, readout)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
 
@@ -111,3 +111,23 @@ def test_readings_undetermined_when_another_seed_already_loses_it():
     at_chance = readings([_row(CODE, -0.01), _row(OTHER_SEED, 0.3, "code seed")])
     assert at_chance[0]["reading"].startswith("undetermined (the code run")
     assert readings([_row("reverted a", 0.3, "reverted")])[0]["reading"] == "waits for the code run and its other seed"
+
+
+def test_figure_has_a_panel_per_table_each_run_in_its_tables_panels_with_its_progress(tmp_path):
+    runs = configs(tmp_path)
+    together = next(r.name for r in runs if r.kind == "reverted together")
+    curve = [(100, 1 / 5, 1 / 7), (200, 1.0, 1.0)]  # progress 0 at chance, then 1
+    rows = [{"run": name, "curve": curve} for name in (CODE, OTHER_SEED, FRACTION, "reverted beta2", together)]
+    fig = figure(rows, runs)
+    panels = {}
+    for trace in fig.data:
+        panels.setdefault(trace.name, []).append(trace)
+        assert list(trace.y) == pytest.approx([0, 1])
+    assert len(fig.layout.annotations) == 3  # one titled panel per table
+    # the code's run and its seed are in the leave-one-out and leave-two-out panels, each in the legend once
+    for name in (CODE, OTHER_SEED):
+        assert [t.xaxis for t in panels[name]] == ["x", "x3"] and [t.showlegend for t in panels[name]] == [True, False]
+    assert [t.xaxis for t in panels[FRACTION]] == ["x2"] and [t.xaxis for t in panels[together]] == ["x3"]
+    assert panels[CODE][0].line.color == "black" and panels[OTHER_SEED][0].line.color == "silver"
+    assert panels["reverted beta2"][0].line.color not in ("black", "silver")
+    assert "added beta2" not in panels  # unfinished runs are left out
