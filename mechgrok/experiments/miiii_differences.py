@@ -201,6 +201,22 @@ def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[
     return [r for r in runs if r.kind in kinds and (r.kind != "reference" or r.name in references)]
 
 
+BASES = (("the code's settings", CODE, "code seed"), ("the text's with the code's fraction", FRACTION, "base seed"))
+
+
+def seed_counts(rows: list[Row]) -> list[str]:
+    """For each base of BASES, how many of its finished seeds have mod 5 and 7 both at 0.5 or more by the horizon, and
+    at which steps: a count that needs no reference run."""
+    lines = []
+    for label, name, kind in BASES:
+        seeds = [r for r in rows if r["run"] == name or r["kind"] == kind]
+        if seeds:
+            reached = sorted(r["half_step"] for r in seeds if r["half_step"] is not None)
+            at = f" (at step{'s' * (len(reached) > 1)} {', '.join(f'{s:,}' for s in reached)})" if reached else ""
+            lines.append(f"- {label}: {len(reached)} of {len(seeds)} seeds{at}")
+    return lines
+
+
 def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
     finished = {r["run"]: r for r in rows}
     steps = runs[0].cfg.optim.steps
@@ -223,7 +239,8 @@ def markdown(rows: list[Row], runs: list[ScreenRun], quick: bool) -> str:
             f"(1 - 1/q); kept = progress / the code run's. A setting whose reversal keeps less than {HALF} is read "
             f"as needed (a pair's, as needed together); one whose addition keeps {HALF} or more, as enough with the "
             f"fraction (our threshold; one seed per row, and each base's other seeds show how far chance moves "
-            f"it).\n\n" + "\n".join(sections))
+            f"it).\n\nMod 5 and 7 both at 0.5 or more by step {steps:,}, seeds of each base:\n\n"
+            + "\n".join(seed_counts(rows)) + "\n\n" + "\n".join(sections))
 
 
 def figure(rows: list[Row], runs: list[ScreenRun]) -> go.Figure:

@@ -6,7 +6,8 @@ import pytest
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
 from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED, SEEDS,
-                                                    TOGETHER, configs, figure, readings, readout)
+                                                    TOGETHER, configs, figure, readings, readout,
+                                                    seed_counts)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
 
@@ -131,3 +132,15 @@ def test_figure_has_a_panel_per_table_each_run_in_its_tables_panels_with_its_pro
     assert panels[CODE][0].line.color == "black" and panels[OTHER_SEED][0].line.color == "silver"
     assert panels["reverted beta2"][0].line.color not in ("black", "silver")
     assert "added beta2" not in panels  # unfinished runs are left out
+
+
+def test_seed_counts_count_each_bases_seeds_at_half_by_the_horizon():
+    rows = [{"run": CODE, "kind": "reference", "half_step": 1100}, {"run": OTHER_SEED, "kind": "code seed",
+                                                                     "half_step": None},
+            {"run": FRACTION, "kind": "reference", "half_step": None},
+            {"run": FRACTION_OTHER_SEED, "kind": "base seed", "half_step": 1000},
+            {"run": "text, fraction 0.5, seed 2", "kind": "base seed", "half_step": 750},
+            {"run": "added beta2", "kind": "added", "half_step": 500}]  # not a seed of either base
+    assert seed_counts(rows) == ["- the code's settings: 1 of 2 seeds (at step 1,100)",
+                                 "- the text's with the code's fraction: 2 of 3 seeds (at steps 750, 1,000)"]
+    assert seed_counts(rows[2:3]) == ["- the text's with the code's fraction: 0 of 1 seeds"]
