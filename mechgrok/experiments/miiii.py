@@ -15,8 +15,9 @@ it up (``mechgrok.analysis.miiii.grokfast_claim``).
 Two readings of the study (``variant``): ``text``, the paper's text (30% of the numbers for
 training; ``presets.MIIII``), and ``code``, the study's code as it ran (50%, one dropout mask per
 step, the task losses averaged, no biases, W_out from W_in's draws, the Grokfast EMA from zero, no
-warm-up, float64, 65,536 steps; ``presets.MIIII_CODE``). ``partial=True`` tabulates the checkpoints
-written so far and trains nothing, so a run that takes several sessions reports where it stands.
+warm-up, float64, 65,536 steps; ``presets.MIIII_CODE``). Once the code's run passes the text's 40,000 steps, its
+table also reads every task's test accuracy there and which tasks had grokked by then. ``partial=True`` tabulates the
+checkpoints written so far and trains nothing, so a run that takes several sessions reports where it stands.
 
 The code's reading also trains a third run, ``OUT/run_fraction_only``: the text's settings with the code's training
 fraction alone (0.5), and the code's step count (a horizon only: the rate is constant after the text's 10 warm-up
@@ -91,8 +92,12 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
     if variant == "code":
         alone_steps = {r.q: r.grok_step for r in alone.tasks.table} if alone else {}
+        horizon = text_steps(quick)
+        at = _row_at(load_run(cfg.run.out).metrics(), horizon) if report.final.step >= horizon else {}
         for row in table:
             row["grok_step_fraction_only"] = alone_steps.get(row["q"])
+            if at:
+                row["test_acc_at_text_steps"] = at[f"test_acc_q{row['q']}"]
     claims = list(report.tasks.claims)
     if baseline is not None:
         claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
@@ -140,6 +145,17 @@ def _compare_with_text(out: Path, table: list[dict], step: int, alone: list[dict
                                           f"text (frac 0.3){also}\n\n{markdown_table(header, rows)}\n")
 
 
+def text_steps(quick: bool) -> int:
+    """The text run's step count (40,000; the quick preset's): the code's run is also read there."""
+    return VARIANTS["text"][1 if quick else 0]["steps"]
+
+
+def _by_step(table: list[dict], key: str, step: int) -> str:
+    """The tasks grokked by ``step`` (grok steps under ``key``), in the order they grokked."""
+    grokked = sorted((r[key], r["q"]) for r in table if r.get(key) is not None and r[key] <= step)
+    return ", ".join(str(q) for _, q in grokked) or "no task"
+
+
 def _row_at(rows: list[dict], step: int) -> dict:
     """The last metrics row at or before ``step`` (the first row when every row is later)."""
     return max((r for r in rows if r["step"] <= step), key=lambda r: r["step"], default=rows[0])
@@ -155,13 +171,17 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
     reached = report.final.step
     target = cfg.optim.steps
     with_fraction = variant == "code"
+    horizon = text_steps(quick)
+    at_text = with_fraction and "test_acc_at_text_steps" in table[0]
     rows = [[r["q"], _grok(r["grok_step"], reached),
              "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step)]
             + ([_grok(r["grok_step_fraction_only"], fraction.final.step) if fraction else "not started"]
                if with_fraction else [])
+            + ([f"{r['test_acc_at_text_steps']:.3f}"] if at_text else [])
             + [f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
     header = (["q", "grok step (test acc >= 99%)", "without Grokfast"]
               + (["the text's run, fraction 0.5 alone"] if with_fraction else [])
+              + ([f"test acc at step {horizon:,} (the text's last)"] if at_text else [])
               + ["test acc at the last step", "W_E R^2 on period-q features", "same fit on noise"])
     markdown = markdown_table(header, rows)
     order = ", ".join(str(q) for q in report.tasks.order)
@@ -176,6 +196,11 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
         plain_line += ("\n\nThe text's run with the fraction alone changed: " +
                        (f"{fraction.final.step} steps: {fraction_order or 'no task has grokked'}" if fraction
                         else "not started."))
+    if at_text:
+        plain_line += (f"\n\nGrokked by step {horizon:,} (the text's last step): "
+                       f"{_by_step(table, 'grok_step', horizon)}"
+                       + ("" if baseline is None or baseline.final.step < horizon else
+                          f"; without Grokfast: {_by_step(table, 'grok_step_no_grokfast', horizon)}"))
     claim_lines = "\n".join(f"- {c.claim}: **{c.verdict}**" for c in claims)
     progress = "" if reached >= target else f" (in progress: {reached} of {target} steps)"
     return (f"# miiii {TITLES[variant]}, p={cfg.data.p}, frac_train {cfg.data.frac_train}, {reached} steps"

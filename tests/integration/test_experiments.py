@@ -196,6 +196,11 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
     assert float(curves[0]["train_loss"]) == pytest.approx(1.0, abs=0.25)  # the mean over tasks: ~1 at init
     text = (out / "miiii.md").read_text()
     assert text.startswith("# miiii as the study's code ran it, p=11, frac_train 0.5, 300 steps (quick)")
+    # read at the text's last step too (the quick presets': 300), from the logged curve
+    for row in _rows(out / "miiii.csv"):
+        assert float(row["test_acc_at_text_steps"]) == pytest.approx(float(curves[-1][f"test_acc_q{row['q']}"]))
+    assert "| test acc at step 300 (the text's last) |" in text
+    assert "Grokked by step 300 (the text's last step): " in text
     table = _rows(out / "miiii.csv")
     (out / "miiii.md").unlink()
     assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out", str(out)]) == 0
@@ -233,7 +238,8 @@ def test_miiii_differences_quick(tmp_path):
     assert main(["experiment", "miiii-differences", "--quick", "--quiet", "--out", str(out)]) == 0
     rows = {r["run"]: r for r in _rows(out / "miiii_differences.csv")}
     assert list(rows) == ["code", "code, another seed", "reverted beta2", "reverted biases", "text, fraction 0.5",
-                          "text, fraction 0.5, another seed", "added beta2", "added biases", "reverted beta2 and biases"]
+                          "text, fraction 0.5, another seed", "added beta2", "added biases",
+                          "reverted beta2 and biases"]
     assert rows["reverted beta2"]["change"] == "beta2 0.999 -> 0.98"
     assert rows["reverted beta2 and biases"]["change"] == "biases none -> mlp, beta2 0.999 -> 0.98"
     assert rows["added biases"]["change"] == "biases mlp -> none"

@@ -65,3 +65,13 @@ def test_grok_order_and_claims_on_hand_built_tables():
     assert claims(late)[0].verdict == "does not hold"
     study = TaskStudy(first_then_rest, grok_order(first_then_rest), claims(first_then_rest))
     assert TaskStudy.from_dict(study.to_dict()) == study and not TaskStudy()
+
+
+def test_tasks_grokked_by_a_step_in_the_order_they_grokked():
+    from mechgrok.experiments.miiii import _by_step, text_steps
+
+    table = [{"q": 2, "grok_step": 300}, {"q": 3, "grok_step": 200}, {"q": 5, "grok_step": 40001},
+             {"q": 7, "grok_step": None}]
+    assert _by_step(table, "grok_step", 40000) == "3, 2"
+    assert _by_step(table, "grok_step", 100) == "no task"
+    assert text_steps(False) == 40000  # the paper's text's horizon
