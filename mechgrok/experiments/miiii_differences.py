@@ -12,8 +12,9 @@ horizon (``presets.MIIII_DIFFERENCES``: the code's settings, 2,000 steps):
   is not needed alone (another may do the same work);
 - **add one in**: the text's settings with the code's fraction (the long fraction-alone run's first 2,000 steps),
   the same with other seeds (added on 2026-12-01: how far chance moves the base), and the same with each other
-  difference set to the code's value, one at a time. A difference whose addition
-  brings the progress is enough for it, with the fraction;
+  difference set to the code's value, one at a time (the five likeliest, ``ADDED``: once the base's seeds disagreed,
+  a one-seed addition could not be read). A difference whose addition brings the progress is enough for it, with the
+  fraction;
 - **leave two out** (``TOGETHER``): the code's settings with two differences set back together. Added on
   2026-12-01 after the first 12 runs: the shared dropout mask and the tied MLP init are each enough with the
   fraction and neither is needed alone, which is what two settings that stand in for each other would show; if
@@ -58,6 +59,9 @@ from ..tables import markdown_table, write_table
 SCREENED = ("beta2", "dropout_mask", "biases", "mlp_init", "frac_train", "dtype", "grokfast_start", "warmup_steps",
             "task_loss")
 QUICK_SCREENED = ("beta2", "biases")
+# The fields with an add-one-in run. After 16 runs (2026-12-01) the add-one-in base's own seeds disagreed (they kept
+# 0.02 and 1.07), so a one-seed added run reads chance as much as its setting: the later fields are only left out.
+ADDED = ("beta2", "dropout_mask", "biases", "mlp_init", "dtype")
 # Pairs set back together, each trained as soon as both of its fields have had their own two runs.
 TOGETHER = (("dropout_mask", "mlp_init"),)
 QUICK_TOGETHER = (("beta2", "biases"),)
@@ -96,7 +100,7 @@ def seed_runs(base: TrainConfig, name: str, first: str, kind: str, quick: bool) 
 def configs(out: Path, quick: bool = False, device: str = "auto") -> list[ScreenRun]:
     """The screen's runs in training order: the code's settings and its other seeds, the text's settings with the
     code's fraction and its other seeds, then for each screened field, likeliest first, ``reverted <field>`` and
-    ``added <field>`` (none for the fraction), so a partial screen asks both questions of the likeliest fields
+    ``added <field>`` (the fields of ADDED only), so a partial screen asks both questions of the likeliest fields
     first, and each pair of TOGETHER right after the later of its fields (one thread each, so every run's numbers
     are the same under any --jobs)."""
     code_values, text_values = (MIIII_CODE_QUICK, MIIII_QUICK) if quick else (MIIII_DIFFERENCES, MIIII)
@@ -111,7 +115,7 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
             *seed_runs(fraction, FRACTION, FRACTION_OTHER_SEED, "base seed", quick)]
     for f in screened:
         for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
-            if not (kind == "added" and f == "frac_train"):  # the add-one-in base has the code's fraction
+            if kind == "reverted" or f in ADDED:  # (the add-one-in base has the code's fraction)
                 changed = base.replace(**{f: value}, out=str(out / RUNS_DIR / f"{kind}_{f}"))
                 runs.append(ScreenRun(f"{kind} {f}", changed, base, kind))
         for pair in QUICK_TOGETHER if quick else TOGETHER:

@@ -5,9 +5,8 @@ import pytest
 
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
-from mechgrok.experiments.miiii_differences import (CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED, SEEDS,
-                                                    TOGETHER, configs, figure, readings, readout,
-                                                    seed_counts)
+from mechgrok.experiments.miiii_differences import (ADDED, CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED,
+                                                    SEEDS, TOGETHER, configs, figure, readings, readout, seed_counts)
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
 
 
@@ -35,13 +34,17 @@ def test_each_run_changes_one_field_of_its_base(tmp_path):
         reverted = runs[f"reverted {field}"]
         assert reverted.base is runs[CODE].cfg and _changed(reverted.cfg, reverted.base) == {field}
         assert reverted.cfg.to_dict()[field] == text[field] != code[field]
-        if field != "frac_train":
+        if field in ADDED:
             added = runs[f"added {field}"]
             assert added.base is runs[FRACTION].cfg and _changed(added.cfg, added.base) == {field}
             assert added.cfg.to_dict()[field] == code[field]
+        else:
+            assert f"added {field}" not in runs
     # every difference but the weight decay's 1% (and the step count) is screened
     assert set(SCREENED) == set(MIIII_CODE_CHANGES) - {"weight_decay"}
-    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == 2 * len(SCREENED) + 2 * SEEDS - 1 + len(TOGETHER)
+    assert "frac_train" not in ADDED and set(ADDED) < set(SCREENED)  # the add-one-in base has the code's fraction
+    assert len({r.cfg.run.out for r in runs.values()}) == len(runs) == len(SCREENED) + len(ADDED) + 2 * SEEDS + len(
+        TOGETHER)
 
 
 def test_a_pair_is_set_back_together_right_after_its_later_fields_runs(tmp_path):
@@ -61,9 +64,8 @@ def test_a_partial_screen_has_asked_both_questions_of_the_likeliest_fields_first
     seeds = [f"code, seed {k}" for k in range(2, SEEDS)], [f"{FRACTION}, seed {k}" for k in range(2, SEEDS)]
     assert names[:2 * SEEDS + 2] == [CODE, OTHER_SEED, *seeds[0], FRACTION, FRACTION_OTHER_SEED, *seeds[1],
                                      f"reverted {SCREENED[0]}", f"added {SCREENED[0]}"]
-    for field in SCREENED[1:]:
-        if field != "frac_train":
-            assert names.index(f"added {field}") == names.index(f"reverted {field}") + 1
+    for field in ADDED[1:]:
+        assert names.index(f"added {field}") == names.index(f"reverted {field}") + 1
 
 
 def test_readout_is_zero_at_chance_and_one_when_all_are_right():
