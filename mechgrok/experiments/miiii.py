@@ -90,10 +90,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
         raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first (the command without --partial)")
     plain_steps = {r.q: r.grok_step for r in baseline.tasks.table} if baseline else {}
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
+    curves = load_run(cfg.run.out).metrics()
     if variant == "code":
         alone_steps = {r.q: r.grok_step for r in alone.tasks.table} if alone else {}
         horizon = text_steps(quick)
-        at = _row_at(load_run(cfg.run.out).metrics(), horizon) if report.final.step >= horizon else {}
+        at = _row_at(curves, horizon) if report.final.step >= horizon else {}
         for row in table:
             row["grok_step_fraction_only"] = alone_steps.get(row["q"])
             if at:
@@ -102,7 +103,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     if baseline is not None:
         claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
     write_table(out / "miiii", table)
-    write_table(out / "miiii_curves", load_run(cfg.run.out).metrics())
+    write_table(out / "miiii_curves", curves)
     if baseline is not None:
         write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
     alone_curves = load_run(runs[2].run.out).metrics() if alone is not None else []
