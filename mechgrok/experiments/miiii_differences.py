@@ -115,7 +115,7 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
             *seed_runs(fraction, FRACTION, FRACTION_OTHER_SEED, "base seed", quick)]
     for f in screened:
         for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
-            if kind == "reverted" or f in ADDED:  # (the add-one-in base has the code's fraction)
+            if kind == "reverted" or f in ADDED:  # ADDED has no fraction: the add-one-in base has the code's
                 changed = base.replace(**{f: value}, out=str(out / RUNS_DIR / f"{kind}_{f}"))
                 runs.append(ScreenRun(f"{kind} {f}", changed, base, kind))
         for pair in QUICK_TOGETHER if quick else TOGETHER:
@@ -133,7 +133,8 @@ def readout(accuracies: dict[int, float]) -> float:
 
 def run_row(run: ScreenRun) -> Row:
     """One finished run's readout: test accuracy per shown modulus at its last logged step, the first step at which
-    every readout modulus is at 0.5 or more, its progress, and the one field it changes of its base."""
+    every readout modulus is at 0.5 or more, its progress (and ``curve``: (step, progress) at each logged step), and
+    the one field it changes of its base."""
     rows = read_metrics(Path(run.cfg.run.out) / METRICS_FILE)
     last = rows[-1]
     accuracies = {q: last[f"test_acc_q{q}"] for q in SHOWN_MODULI if f"test_acc_q{q}" in last}
@@ -144,7 +145,8 @@ def run_row(run: ScreenRun) -> Row:
             "half_step": next((r["step"] for r in rows if all(r.get(f"test_acc_q{q}", 0) >= 0.5
                                                               for q in READOUT_MODULI)), None),
             "progress": readout(accuracies),
-            "curve": [(r["step"], r.get("test_acc_q5"), r.get("test_acc_q7")) for r in rows if "test_acc_q5" in r]}
+            "curve": [(r["step"], readout({q: r[f"test_acc_q{q}"] for q in READOUT_MODULI})) for r in rows
+                      if all(f"test_acc_q{q}" in r for q in READOUT_MODULI)]}
 
 
 REFERENCE_READINGS = {CODE: "reference", FRACTION: "the base of the added runs"}
@@ -260,11 +262,10 @@ def figure(rows: list[Row], runs: list[ScreenRun]) -> go.Figure:
             r = finished.get(run.name)
             if r is None:
                 continue
-            seed, reference = run.kind.endswith("seed"), run.kind == "reference"
-            colour = "black" if reference else "silver" if seed else colours.setdefault(
+            seed = run.kind in SEED_READINGS
+            colour = "black" if run.kind == "reference" else "silver" if seed else colours.setdefault(
                 run.name, palette[len(colours) % len(palette)])
-            fig.add_scatter(x=[s for s, _, _ in r["curve"]],
-                            y=[readout({5: a, 7: b}) for _, a, b in r["curve"]], name=run.name,
+            fig.add_scatter(x=[s for s, _ in r["curve"]], y=[v for _, v in r["curve"]], name=run.name,
                             legendgroup=run.name, showlegend=run.name not in legend, line_color=colour,
                             line_width=1 if seed else 2, row=panel, col=1)
             legend.add(run.name)

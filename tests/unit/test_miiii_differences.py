@@ -1,13 +1,18 @@
 """The screen of the miiii code's settings: each run changes one field of its base (a pair, two), and the readout
 and readings on constructed rows whose answers are known."""
 
+from pathlib import Path
+
 import pytest
 
 from mechgrok.config import TrainConfig
 from mechgrok.experiments.miiii import fraction_config
 from mechgrok.experiments.miiii_differences import (ADDED, CODE, FRACTION, FRACTION_OTHER_SEED, OTHER_SEED, SCREENED,
-                                                    SEEDS, TOGETHER, configs, figure, readings, readout, seed_counts)
+                                                    SEEDS, TOGETHER, configs, figure, readings, readout, run_row,
+                                                    seed_counts)
+from mechgrok.fileio import write_jsonl
 from mechgrok.presets import MIIII, MIIII_CODE, MIIII_CODE_CHANGES, MIIII_DIFFERENCES
+from mechgrok.run import METRICS_FILE
 
 
 def _changed(cfg, base):
@@ -119,7 +124,7 @@ def test_readings_undetermined_when_another_seed_already_loses_it():
 def test_figure_has_a_panel_per_table_each_run_in_its_tables_panels_with_its_progress(tmp_path):
     runs = configs(tmp_path)
     together = next(r.name for r in runs if r.kind == "reverted together")
-    curve = [(100, 1 / 5, 1 / 7), (200, 1.0, 1.0)]  # progress 0 at chance, then 1
+    curve = [(100, 0.0), (200, 1.0)]  # (step, progress)
     rows = [{"run": name, "curve": curve} for name in (CODE, OTHER_SEED, FRACTION, "reverted beta2", together)]
     fig = figure(rows, runs)
     panels = {}
@@ -146,3 +151,18 @@ def test_seed_counts_count_each_bases_seeds_at_half_by_the_horizon():
     assert seed_counts(rows) == ["- the code's settings: 1 of 2 seeds (at step 1,100)",
                                  "- the text's with the code's fraction: 2 of 3 seeds (at steps 750, 1,000)"]
     assert seed_counts(rows[2:3]) == ["- the text's with the code's fraction: 0 of 1 seeds"]
+
+
+def test_run_row_reads_the_last_step_the_first_step_at_half_and_the_progress_curve(tmp_path):
+    run = configs(tmp_path)[0]
+    out = Path(run.cfg.run.out)
+    out.mkdir(parents=True)
+    accuracies = [(0, 1 / 5, 1 / 7), (100, 0.6, 0.4), (200, 0.5, 0.5), (300, 1.0, 1.0)]
+    write_jsonl(out / METRICS_FILE, [{"step": s, "test_acc_q2": 1.0, "test_acc_q5": a, "test_acc_q7": b}
+                                     for s, a, b in accuracies])
+    row = run_row(run)
+    assert (row["step"], row["half_step"], row["change"]) == (300, 200, "-")
+    assert row["progress"] == pytest.approx(1) and row["test_acc_q2"] == 1.0 and "test_acc_q11" not in row
+    assert [s for s, _ in row["curve"]] == [0, 100, 200, 300]
+    assert [v for _, v in row["curve"]] == pytest.approx([0, ((0.6 - 0.2) / 0.8 + (0.4 - 1 / 7) / (6 / 7)) / 2,
+                                                          ((0.5 - 0.2) / 0.8 + (0.5 - 1 / 7) / (6 / 7)) / 2, 1])
