@@ -56,6 +56,9 @@ MEASURES_FILE = "measures.csv"
 SPECTRUM_FILE = "spectrum.csv"
 EXPLORER_ARRAYS_FILE = "explorer.safetensors"
 EXPLORER_FILE = "explorer.html"
+# All a resume needs: a run carried to another machine by these files alone continues bit for bit there (the
+# checkpoints before that point stay behind).
+RESUME_FILES = (CONFIG_FILE, DATASET_FILE, METRICS_FILE, RESUME_FILE)
 RUN_FORMAT = RUN_CONFIG_FORMAT
 CHECKPOINT_RE = re.compile(r"step_(\d+)\.safetensors")
 

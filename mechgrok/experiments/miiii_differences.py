@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import plotly.express as px
 import plotly.graph_objects as go
@@ -70,6 +71,24 @@ SHOWN_MODULI = (2, 3, 5, 7, 11, 13)
 HALF = 0.5  # kept (progress / the code run's) below which a setting is read as needed, at or above which as enough
 CODE, OTHER_SEED, FRACTION = "code", "code, another seed", "text, fraction 0.5"
 FRACTION_OTHER_SEED = "text, fraction 0.5, another seed"
+CODE_SEED, BASE_SEED = "code seed", "base seed"  # the kinds of the two bases' other seeds
+
+
+class Base(NamedTuple):
+    """One of the two configs the screen changes: its reference run, its other seeds' kind, what each reads as."""
+
+    label: str
+    run: str
+    reading: str
+    seed_kind: str
+    seed_reading: str
+
+
+BASES = (Base("the code's settings", CODE, "reference", CODE_SEED, "chance: the same settings, another seed"),
+         Base("the text's with the code's fraction", FRACTION, "the base of the added runs", BASE_SEED,
+              "chance: the base of the added runs, another seed"))
+REFERENCE_READINGS = {b.run: b.reading for b in BASES}
+SEED_READINGS = {b.seed_kind: b.seed_reading for b in BASES}
 # Seeds of each base (the code's settings; the text's with the code's fraction): a row's reading is undetermined
 # while the base's own seeds disagree about it (2026-12-01: the base's seeds 0 and 1 kept 0.02 and 1.07).
 SEEDS, QUICK_SEEDS = 4, 2
@@ -110,9 +129,9 @@ def configs(out: Path, quick: bool = False, device: str = "auto") -> list[Screen
     fraction = text.replace(frac_train=code.data.frac_train, out=str(out / RUNS_DIR / "text_fraction"))
     text_values, code_values = text.to_dict(), code.to_dict()
     screened = [f for f in (QUICK_SCREENED if quick else SCREENED) if text_values[f] != code_values[f]]
-    runs = [ScreenRun(CODE, code, code, "reference"), *seed_runs(code, CODE, OTHER_SEED, "code seed", quick),
+    runs = [ScreenRun(CODE, code, code, "reference"), *seed_runs(code, CODE, OTHER_SEED, CODE_SEED, quick),
             ScreenRun(FRACTION, fraction, text, "reference"),
-            *seed_runs(fraction, FRACTION, FRACTION_OTHER_SEED, "base seed", quick)]
+            *seed_runs(fraction, FRACTION, FRACTION_OTHER_SEED, BASE_SEED, quick)]
     for f in screened:
         for kind, base, value in (("reverted", code, text_values[f]), ("added", fraction, code_values[f])):
             if kind == "reverted" or f in ADDED:  # ADDED has no fraction: the add-one-in base has the code's
@@ -149,11 +168,6 @@ def run_row(run: ScreenRun) -> Row:
                       if all(f"test_acc_q{q}" in r for q in READOUT_MODULI)]}
 
 
-REFERENCE_READINGS = {CODE: "reference", FRACTION: "the base of the added runs"}
-SEED_READINGS = {"code seed": "chance: the same settings, another seed",
-                 "base seed": "chance: the base of the added runs, another seed"}
-
-
 def readings(rows: list[Row]) -> list[Row]:
     """``rows`` with ``kept`` (progress / the code run's) and ``reading``: a reverted setting is "needed" when its
     run keeps less than HALF, an added one "enough with the fraction" when its run keeps HALF or more, a pair
@@ -161,13 +175,13 @@ def readings(rows: list[Row]) -> list[Row]:
     one of the code's other seeds itself keeps less than HALF, and an added one's while one of the base's other
     seeds itself keeps HALF or more."""
     by_name = {r["run"]: r for r in rows}
-    if CODE not in by_name or not any(r["kind"] == "code seed" for r in rows):
+    if CODE not in by_name or not any(r["kind"] == CODE_SEED for r in rows):
         return [{**r, "kept": None, "reading": "waits for the code run and its other seed"} for r in rows]
     if by_name[CODE]["progress"] <= 0:
         return [{**r, "kept": None, "reading": "undetermined (the code run is at chance on mod 5 and 7)"} for r in rows]
     reference = by_name[CODE]["progress"]
-    noisy = any(r["progress"] / reference < HALF for r in rows if r["kind"] == "code seed")
-    lucky_base = any(r["progress"] / reference >= HALF for r in rows if r["kind"] == "base seed")
+    noisy = any(r["progress"] / reference < HALF for r in rows if r["kind"] == CODE_SEED)
+    lucky_base = any(r["progress"] / reference >= HALF for r in rows if r["kind"] == BASE_SEED)
     out = []
     for r in rows:
         kept = r["progress"] / reference
@@ -194,12 +208,12 @@ def _cell(value: float | int | None) -> str:
 
 
 # Each table: its title, the kinds of run it shows, and the reference runs among them.
-TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", "code seed", "reverted"),
+TABLES = (("Leave one out: the code's settings, one set back to the text's", ("reference", CODE_SEED, "reverted"),
            (CODE,)),
           ("Add one in: the text's settings with the code's fraction, one more of the code's added",
-           ("reference", "base seed", "added"), (FRACTION,)),
+           ("reference", BASE_SEED, "added"), (FRACTION,)),
           ("Leave two out: the code's settings, two set back together",
-           ("reference", "code seed", "reverted together"), (CODE,)))
+           ("reference", CODE_SEED, "reverted together"), (CODE,)))
 
 
 def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[str, ...]) -> list[ScreenRun]:
@@ -207,19 +221,16 @@ def table_runs(runs: list[ScreenRun], kinds: tuple[str, ...], references: tuple[
     return [r for r in runs if r.kind in kinds and (r.kind != "reference" or r.name in references)]
 
 
-BASES = (("the code's settings", CODE, "code seed"), ("the text's with the code's fraction", FRACTION, "base seed"))
-
-
 def seed_counts(rows: list[Row]) -> list[str]:
     """For each base of BASES, how many of its finished seeds have mod 5 and 7 both at 0.5 or more by the horizon, and
     at which steps: a count that needs no reference run."""
     lines = []
-    for label, name, kind in BASES:
-        seeds = [r for r in rows if r["run"] == name or r["kind"] == kind]
+    for base in BASES:
+        seeds = [r for r in rows if r["run"] == base.run or r["kind"] == base.seed_kind]
         if seeds:
             reached = sorted(r["half_step"] for r in seeds if r["half_step"] is not None)
             at = f" (at step{'s' * (len(reached) > 1)} {', '.join(f'{s:,}' for s in reached)})" if reached else ""
-            lines.append(f"- {label}: {len(reached)} of {len(seeds)} seeds{at}")
+            lines.append(f"- {base.label}: {len(reached)} of {len(seeds)} seeds{at}")
     return lines
 
 

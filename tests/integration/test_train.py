@@ -1,11 +1,14 @@
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
 from mechgrok import MechgrokError, load_run, train
+from mechgrok.run import RESUME_FILES
 from mechgrok.train import Trainer
 
 from ..conftest import small_config
@@ -87,6 +90,22 @@ def test_resume_after_kill_matches_uninterrupted_run_bit_for_bit(tmp_path, monke
     assert strip(b.metrics()) == strip(a.metrics())
 
 
+def test_a_run_carried_by_its_resume_files_alone_continues_bit_for_bit(tmp_path):
+    """What the code's miiii runs do between sessions, each on a fresh checkout: only RESUME_FILES travel."""
+    changes = RESUME_CASES["miiii, dropout, grokfast"]
+    straight = train(small_config(tmp_path / "straight", steps=60, **changes), progress=False)
+    half = train(small_config(tmp_path / "half", steps=30, **changes), progress=False)
+    carried = small_config(tmp_path / "carried", steps=60, **changes)
+    Path(carried.run.out).mkdir(parents=True)
+    for name in RESUME_FILES:
+        shutil.copy(half.run_dir / name, Path(carried.run.out) / name)
+    resumed = train(carried, progress=False)
+    a, b = load_run(straight.run_dir), load_run(resumed.run_dir)
+    assert b.steps == [40, 50, 60]  # the checkpoints up to the carry stayed behind
+    for name, tensor in a.state_dict(60)[0].items():
+        assert torch.equal(b.state_dict(60)[0][name], tensor), name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    assert strip(b.metrics()) == strip(a.metrics())
 def test_extending_a_finished_run_continues_it(tmp_path):
     train(small_config(tmp_path, steps=20), progress=False)
     result = train(small_config(tmp_path, steps=40), progress=False)
