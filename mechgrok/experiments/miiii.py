@@ -35,7 +35,7 @@ from ..analysis.report import Report
 from ..config import TrainConfig
 from ..errors import MechgrokError
 from ..presets import MIIII, MIIII_CODE, MIIII_CODE_QUICK, MIIII_QUICK
-from ..run import load_run
+from ..run import CONFIG_FILE, load_run
 from ..train import train
 from ..tables import markdown_table, write_table
 
@@ -87,7 +87,9 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     report, baseline, *rest = (_analysed(c, partial, progress) for c in runs)
     alone = rest[0] if rest else None  # the fraction-alone run (the code's reading only; None until it has started)
     if report is None:
-        raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first (the command without --partial)")
+        config = Path(cfg.run.out) / CONFIG_FILE  # a run carried here by its resume files alone has its config
+        first = f"mechgrok train --config {config}" if config.is_file() else "the command without --partial"
+        raise MechgrokError(f"{cfg.run.out} has no checkpoint yet; train it first ({first})")
     plain_steps = {r.q: r.grok_step for r in baseline.tasks.table} if baseline else {}
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
     curves = load_run(cfg.run.out).metrics()

@@ -1,6 +1,7 @@
 """Each experiment's --quick mode runs and its output says something checkable."""
 
 import csv
+import shutil
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from mechgrok.experiments.augmentation import summarise
 from mechgrok.experiments.miiii import fraction_config
 from mechgrok.presets import MIIII, MIIII_QUICK
 from mechgrok.metrics import head_accuracies
+from mechgrok.run import RESUME_FILES
 
 from ..conftest import small_config
 
@@ -210,6 +212,13 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
     assert load_run(out / "run").steps[-1] == 300  # nothing trained further
     assert main(["experiment", "grokfast", "--quick", "--as", "code", "--out", str(tmp_path / "g")]) == 2
     assert "--as does not apply to experiment grokfast" in capsys.readouterr().err
+    carried = tmp_path / "carried" / "run"  # the run on a fresh checkout: its resume files alone, no checkpoint
+    carried.mkdir(parents=True)
+    for name in RESUME_FILES:
+        shutil.copy(out / "run" / name, carried / name)
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out",
+                 str(carried.parent)]) == 2
+    assert f"train it first (mechgrok train --config {carried / 'config.json'})" in capsys.readouterr().err
 
 
 def test_the_code_run_beside_the_text_run_and_the_fraction_alone(tmp_path):
