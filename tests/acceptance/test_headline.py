@@ -48,7 +48,7 @@ def _rows(path):
 def test_headline_early_trajectory_is_reproduced(tmp_path):
     """Retrain the headline config's first 300 steps: today's trainer takes the committed run's steps, bit for bit.
 
-    The committed run was trained by this release's trainer (``make results``, one thread, as here);
+    The committed run was trained by this release's trainer (``make results``, one thread, AVX2 kernels, as here);
     the trajectory is chaotic in float order, so a code change that reorders a sum fails here,
     early, where the curves are still smooth.
     """

@@ -1,5 +1,6 @@
 """Device, threads, the memory estimate checked before a run starts, and the allocator policy."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -73,3 +74,19 @@ def test_the_training_policy_reuses_freed_buffers_and_the_analysis_policy_return
 def test_an_unknown_buffer_policy_is_one_line():
     with pytest.raises(MechgrokError, match="unknown buffer policy 'fast'"):
         large_buffer_policy("fast")
+
+
+def _capability(**env) -> str:
+    """torch's CPU kernel set in a fresh process that imports mechgrok first, under ``env`` (None: unset)."""
+    base = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    code = "import mechgrok, torch; print(torch.backends.cpu.get_cpu_capability())"
+    return subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="AVX kernels are x86's")
+def test_import_keeps_torch_off_its_avx512_kernels_unless_asked():
+    """AVX-512's kernels round differently in the last bit: a run trained on an AVX2 CPU is reproduced bit for bit
+    only on the AVX2 kernels (the committed early trajectory failed at step 110 on AVX-512, 2026-12-01)."""
+    assert _capability() in ("AVX2", "DEFAULT")
+    assert _capability(ATEN_CPU_CAPABILITY="default") == "DEFAULT"  # a value the user sets wins
