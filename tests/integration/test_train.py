@@ -34,6 +34,11 @@ def test_same_config_and_seed_give_the_same_numbers(tmp_path):
     assert first["test_loss"] == second["test_loss"] and first["train_loss"] == second["train_loss"]
 
 
+def _without_wall_clock(rows: list[dict]) -> list[dict]:
+    """Metrics rows without the one column that differs between identical runs."""
+    return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+
+
 class Killed(Exception):
     pass
 
@@ -57,10 +62,16 @@ def test_lr_cut_starts_after_the_first_log_that_reaches_the_threshold(tmp_path):
     assert 0 < trigger < 290
     cut = train(small_config(tmp_path / "cut", steps=300, decay_at_test_acc=0.2, decay_factor=0.1), progress=False)
     cut_rows = load_run(cut.run_dir).metrics()
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
     upto = [r for r in rows if r["step"] <= trigger]
-    assert strip(cut_rows[:len(upto)]) == strip(upto)  # the same run until the trigger ...
+    assert _without_wall_clock(cut_rows[:len(upto)]) == _without_wall_clock(upto)  # the same run until the trigger ...
     assert cut_rows[len(upto)]["train_loss"] != rows[len(upto)]["train_loss"]  # ... a smaller step after it
+
+
+def _assert_same_end(a, b, step: int) -> None:
+    """Runs ``a`` and ``b`` hold the same weights at ``step`` and logged the same numbers (the wall clock aside)."""
+    for name, tensor in a.state_dict(step)[0].items():
+        assert torch.equal(b.state_dict(step)[0][name], tensor), name
+    assert _without_wall_clock(b.metrics()) == _without_wall_clock(a.metrics())
 
 
 @pytest.mark.parametrize("changes", RESUME_CASES.values(), ids=RESUME_CASES.keys())
@@ -84,10 +95,7 @@ def test_resume_after_kill_matches_uninterrupted_run_bit_for_bit(tmp_path, monke
 
     a, b = load_run(straight.run_dir), load_run(resumed.run_dir)
     assert a.steps == b.steps
-    for name, tensor in a.state_dict(60)[0].items():
-        assert torch.equal(b.state_dict(60)[0][name], tensor), name
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
-    assert strip(b.metrics()) == strip(a.metrics())
+    _assert_same_end(a, b, 60)
 
 
 def test_a_run_carried_by_its_resume_files_alone_continues_bit_for_bit(tmp_path):
@@ -102,10 +110,9 @@ def test_a_run_carried_by_its_resume_files_alone_continues_bit_for_bit(tmp_path)
     resumed = train(carried, progress=False)
     a, b = load_run(straight.run_dir), load_run(resumed.run_dir)
     assert b.steps == [40, 50, 60]  # the checkpoints up to the carry stayed behind
-    for name, tensor in a.state_dict(60)[0].items():
-        assert torch.equal(b.state_dict(60)[0][name], tensor), name
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
-    assert strip(b.metrics()) == strip(a.metrics())
+    _assert_same_end(a, b, 60)
+
+
 def test_extending_a_finished_run_continues_it(tmp_path):
     train(small_config(tmp_path, steps=20), progress=False)
     result = train(small_config(tmp_path, steps=40), progress=False)
@@ -265,8 +272,7 @@ def _assert_resumed_equals_straight(report):
     for step in (killed.steps[len(killed.steps) // 2], killed.steps[-1]):
         for name, tensor in straight.checkpoint(step).weights.items():
             assert torch.equal(killed.checkpoint(step).weights[name], tensor), (step, name)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
-    assert strip(killed.metrics()) == strip(straight.metrics())
+    assert _without_wall_clock(killed.metrics()) == _without_wall_clock(straight.metrics())
     leftovers = [p for d in (killed.path, killed.checkpoint_dir) for p in d.iterdir() if TEMPORARY_RE.fullmatch(p.name)]
     assert leftovers == []
     import fcntl

@@ -77,7 +77,8 @@ def test_an_unknown_buffer_policy_is_one_line():
 
 
 def _capability(**env) -> str:
-    """torch's CPU kernel set in a fresh process that imports mechgrok first, under ``env`` (None: unset)."""
+    """torch's CPU kernel set in a fresh process that imports mechgrok first: the environment without
+    ATEN_CPU_CAPABILITY, plus ``env``."""
     base = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
     code = "import mechgrok, torch; print(torch.backends.cpu.get_cpu_capability())"
     return subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
