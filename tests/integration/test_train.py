@@ -69,8 +69,10 @@ def test_lr_cut_starts_after_the_first_log_that_reaches_the_threshold(tmp_path):
 
 def _assert_same_end(a, b, step: int) -> None:
     """Runs ``a`` and ``b`` hold the same weights at ``step`` and logged the same numbers (the wall clock aside)."""
-    for name, tensor in a.state_dict(step)[0].items():
-        assert torch.equal(b.state_dict(step)[0][name], tensor), name
+    want, got = a.state_dict(step)[0], b.state_dict(step)[0]
+    assert got.keys() == want.keys()
+    for name, tensor in want.items():
+        assert torch.equal(got[name], tensor), name
     assert _without_wall_clock(b.metrics()) == _without_wall_clock(a.metrics())
 
 
