@@ -21,7 +21,9 @@ checkpoints written so far and trains nothing, so a run that takes several sessi
 
 The code's reading also trains a third run, ``OUT/run_fraction_only``: the text's settings with the code's training
 fraction alone (0.5), and the code's step count (a horizon only: the rate is constant after the text's 10 warm-up
-steps). Where the code run groks earlier than the text run, this run says whether the fraction did it.
+steps). Where the code run groks earlier than the text run, this run says whether the fraction did it. Its columns
+read its metrics alone (grok steps are read from them, as in every task table), so a run stopped for good whose
+directory did not travel to this checkout is read from its committed curves, ``OUT/miiii_curves_fraction_only.csv``.
 """
 
 from __future__ import annotations
@@ -35,13 +37,16 @@ from ..analysis.report import Report
 from ..config import TrainConfig
 from ..errors import MechgrokError
 from ..presets import MIIII, MIIII_CODE, MIIII_CODE_QUICK, MIIII_QUICK
-from ..run import CONFIG_FILE, load_run
+from ..fileio import read_csv
+from ..metrics import grok_step
+from ..run import CONFIG_FILE, METRICS_FILE, load_run
 from ..train import train
 from ..tables import markdown_table, write_table
 
 RUN_SUBDIR = "run"
 BASELINE_SUBDIR = "run_no_grokfast"  # the same config without the filter: the Grokfast claim's control
 FRACTION_SUBDIR = "run_fraction_only"  # the text's settings but the code's fraction: which difference did it
+FRACTION_CURVES = "miiii_curves_fraction_only"  # its metrics, kept beside the tables (its run directory is not)
 VARIANTS = {"text": (MIIII, MIIII_QUICK), "code": (MIIII_CODE, MIIII_CODE_QUICK)}
 TITLES = {"text": "as the paper's text describes it", "code": "as the study's code ran it"}
 
@@ -60,6 +65,17 @@ def fraction_config(out: Path, quick: bool, device: str = "auto") -> TrainConfig
     text, code = (VARIANTS[v][1 if quick else 0] for v in ("text", "code"))
     return TrainConfig(**{**text, "frac_train": code["frac_train"], "steps": code["steps"]}, device=device,
                        out=str(out / FRACTION_SUBDIR))
+
+
+def _fraction_curves(out: Path, cfg: TrainConfig) -> tuple[list[dict], bool]:
+    """The fraction-alone run's metrics rows and whether they came from its run directory; where that directory is
+    absent (a run stopped for good, its directory left on another machine), its committed curves; [] before it has
+    started."""
+    if (Path(cfg.run.out) / METRICS_FILE).is_file():
+        rows = load_run(cfg.run.out).metrics()
+        if rows:
+            return rows, True
+    return read_csv(out / f"{FRACTION_CURVES}.csv"), False
 
 
 def _analysed(cfg: TrainConfig, partial: bool, progress: bool) -> Report | None:
@@ -84,8 +100,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     if not partial:
         for config in runs:
             train(config, progress=progress)
-    report, baseline, *rest = (_analysed(c, partial, progress) for c in runs)
-    alone = rest[0] if rest else None  # the fraction-alone run (the code's reading only; None until it has started)
+    report, baseline, *_ = (_analysed(c, partial, progress) for c in runs)  # the third: its figures only
+    alone, alone_here = _fraction_curves(out, runs[2]) if variant == "code" else ([], False)
     if report is None:
         config = Path(cfg.run.out) / CONFIG_FILE  # a run carried here by its resume files alone has its config
         first = f"mechgrok train --config {config}" if config.is_file() else "the command without --partial"
@@ -94,11 +110,10 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     table = [{**vars(r), "grok_step_no_grokfast": plain_steps.get(r.q)} for r in report.tasks.table]
     curves = load_run(cfg.run.out).metrics()
     if variant == "code":
-        alone_steps = {r.q: r.grok_step for r in alone.tasks.table} if alone else {}
         horizon = text_steps(quick)
         at = _row_at(curves, horizon) if report.final.step >= horizon else {}
         for row in table:
-            row["grok_step_fraction_only"] = alone_steps.get(row["q"])
+            row["grok_step_fraction_only"] = grok_step(alone, f"test_acc_q{row['q']}") if alone else None
             if at:
                 row["test_acc_at_text_steps"] = at[f"test_acc_q{row['q']}"]
     claims = list(report.tasks.claims)
@@ -108,12 +123,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
     write_table(out / "miiii_curves", curves)
     if baseline is not None:
         write_table(out / "miiii_curves_no_grokfast", load_run(plain.run.out).metrics())
-    alone_curves = load_run(runs[2].run.out).metrics() if alone is not None else []
-    if alone_curves:
-        write_table(out / "miiii_curves_fraction_only", alone_curves)
+    if alone_here:
+        write_table(out / FRACTION_CURVES, alone)
     (out / "miiii.md").write_text(_markdown(cfg, plain, report, baseline, table, claims, variant, quick, alone))
     if variant == "code" and not quick:
-        _compare_with_text(out, table, report.final.step, alone_curves)
+        _compare_with_text(out, table, report.final.step, alone)
     return {"tasks": table, "claims": [vars(c) for c in claims], "order": report.tasks.order}
 
 
@@ -170,7 +184,8 @@ def _grok(step: int | None, reached: int) -> str:
 
 
 def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Report | None, table: list[dict],
-              claims: list, variant: str, quick: bool, fraction: Report | None = None) -> str:
+              claims: list, variant: str, quick: bool, fraction: list[dict] | None = None) -> str:
+    """miiii.md; ``fraction``: the fraction-alone run's metrics rows ([] or None: not started)."""
     reached = report.final.step
     target = cfg.optim.steps
     with_fraction = variant == "code"
@@ -178,7 +193,7 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
     at_text = with_fraction and "test_acc_at_text_steps" in table[0]
     rows = [[r["q"], _grok(r["grok_step"], reached),
              "not started" if baseline is None else _grok(r["grok_step_no_grokfast"], baseline.final.step)]
-            + ([_grok(r["grok_step_fraction_only"], fraction.final.step) if fraction else "not started"]
+            + ([_grok(r["grok_step_fraction_only"], fraction[-1]["step"]) if fraction else "not started"]
                if with_fraction else [])
             + ([f"{r['test_acc_at_text_steps']:.3f}"] if at_text else [])
             + [f"{r['final_test_acc']:.3f}", f"{r['fit_r2']:.3f}", f"{r['noise_r2']:.3f}"] for r in table]
@@ -195,9 +210,11 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
         plain_line = (f"Without Grokfast ({baseline.final.step} of {plain.optim.steps} steps): "
                       f"{plain_order or 'no task has grokked'}")
     if with_fraction:
-        fraction_order = ", ".join(str(q) for q in fraction.tasks.order) if fraction else ""
+        grokked = sorted((r["grok_step_fraction_only"], r["q"]) for r in table
+                         if r["grok_step_fraction_only"] is not None)
+        fraction_order = ", ".join(str(q) for _, q in grokked)
         plain_line += ("\n\nThe text's run with the fraction alone changed: " +
-                       (f"{fraction.final.step} steps: {fraction_order or 'no task has grokked'}" if fraction
+                       (f"{fraction[-1]['step']} steps: {fraction_order or 'no task has grokked'}" if fraction
                         else "not started."))
     if at_text:
         plain_line += (f"\n\nGrokked by step {horizon:,} (the text's last step): "

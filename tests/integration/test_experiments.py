@@ -210,6 +210,12 @@ def test_miiii_quick_as_the_code_ran_it(tmp_path, capsys):
     again = _rows(out / "miiii.csv")
     assert [(r["q"], r["grok_step"]) for r in again] == [(r["q"], r["grok_step"]) for r in table]
     assert load_run(out / "run").steps[-1] == 300  # nothing trained further
+    shutil.rmtree(out / "run_fraction_only")  # stopped for good on another machine: its committed curves stand in
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out", str(out)]) == 0
+    assert (out / "miiii.md").read_text() == text and "The text's run with the fraction alone changed: 300" in text
+    (out / "miiii_curves_fraction_only.csv").unlink()
+    assert main(["experiment", "miiii", "--quick", "--quiet", "--as", "code", "--partial", "--out", str(out)]) == 0
+    assert "The text's run with the fraction alone changed: not started." in (out / "miiii.md").read_text()
     assert main(["experiment", "grokfast", "--quick", "--as", "code", "--out", str(tmp_path / "g")]) == 2
     assert "--as does not apply to experiment grokfast" in capsys.readouterr().err
     carried = tmp_path / "carried" / "run"  # the run on a fresh checkout: its resume files alone, no checkpoint
