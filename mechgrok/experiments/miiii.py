@@ -210,11 +210,9 @@ def _markdown(cfg: TrainConfig, plain: TrainConfig, report: Report, baseline: Re
         plain_line = (f"Without Grokfast ({baseline.final.step} of {plain.optim.steps} steps): "
                       f"{plain_order or 'no task has grokked'}")
     if with_fraction:
-        grokked = sorted((r["grok_step_fraction_only"], r["q"]) for r in table
-                         if r["grok_step_fraction_only"] is not None)
-        fraction_order = ", ".join(str(q) for _, q in grokked)
         plain_line += ("\n\nThe text's run with the fraction alone changed: " +
-                       (f"{fraction[-1]['step']} steps: {fraction_order or 'no task has grokked'}" if fraction
+                       (f"{fraction[-1]['step']} steps: "
+                        f"{_by_step(table, 'grok_step_fraction_only', fraction[-1]['step'])}" if fraction
                         else "not started."))
     if at_text:
         plain_line += (f"\n\nGrokked by step {horizon:,} (the text's last step): "
