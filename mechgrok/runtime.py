@@ -10,6 +10,8 @@ It is an estimate: within a small factor for the package's models, and deliberat
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -41,6 +43,22 @@ def resolve_device(name: str) -> torch.device:
 def apply_threads(threads: int) -> None:
     """Set torch's CPU thread count (0 leaves torch's default)."""
     if threads:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one CPU thread, then restore the caller's count.
+
+    For small float64 solves whose last bits must not depend on the caller's thread count: LAPACK's least squares
+    and BLAS's products split their sums by thread, so the same W_E gave R^2 differing at ~1e-16 under 1 and 2
+    threads, and a rebuilt table's CSV changed with the load on the machine.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
         torch.set_num_threads(threads)
 
 

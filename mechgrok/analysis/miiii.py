@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..metrics import MetricsRow, grok_step
+from ..runtime import one_thread
 
 
 def periodic_design(p: int, q: int) -> torch.Tensor:
@@ -33,12 +34,20 @@ def periodic_design(p: int, q: int) -> torch.Tensor:
 
 
 def periodic_r2(matrix: torch.Tensor, q: int) -> float:
-    """Fraction of the variance of ``matrix`` [p, d] (over its rows) explained by period-q features, least squares."""
+    """R^2 = 1 - |X - D D^+ X|^2 / |X - mean_rows X|^2 for ``matrix`` X [p, d] and D = ``periodic_design(p, q)``.
+
+    D D^+ X is Q Q^T X with D = QR (D has full column rank for q <= p), on one thread: the same matrix then gives
+    the same bits in every call. ``torch.linalg.lstsq``'s default CPU driver (gelsy) did not, even on one thread
+    (the last bit or two changed from call to call in one process: it hands LAPACK an uninitialised pivot array,
+    pytorch/pytorch#187411), and two threads change them again.
+    """
     design = periodic_design(matrix.shape[0], q)
     target = matrix.double()
-    fitted = design @ torch.linalg.lstsq(design, target).solution
-    centred = target - target.mean(0)
-    return float(1 - (target - fitted).pow(2).sum() / centred.pow(2).sum())
+    with one_thread():
+        basis = torch.linalg.qr(design).Q
+        fitted = basis @ (basis.T @ target)
+        centred = target - target.mean(0)
+        return float(1 - (target - fitted).pow(2).sum() / centred.pow(2).sum())
 
 
 @dataclass(frozen=True)

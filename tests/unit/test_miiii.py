@@ -35,6 +35,21 @@ def test_periodic_fit_finds_the_right_period():
     assert rows[7].r2 > rows[7].noise_r2 + 0.8
 
 
+def test_periodic_fit_has_the_same_bits_in_every_call_and_on_one_thread_or_two():
+    noise = torch.randn(113, 128, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        by_threads = {}
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            by_threads[n] = [periodic_r2(noise, q) for q in (5, 17, 43, 101)]
+            assert torch.get_num_threads() == n  # the caller's count is left as it was
+        again = [periodic_r2(noise, q) for q in (5, 17, 43, 101)]
+    finally:
+        torch.set_num_threads(threads)
+    assert by_threads[1] == by_threads[2] == again  # exact: lstsq's gelsy differed at ~1e-16 call to call
+
+
 def _table(steps):
     return [TaskRow(q, s, 1.0, 0.0, 0.0) for q, s in zip((2, 3, 5, 7), steps)]
 

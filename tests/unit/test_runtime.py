@@ -10,7 +10,7 @@ import torch
 
 from mechgrok import MechgrokError, TrainConfig
 from mechgrok.runtime import (BUFFER_POLICIES, apply_threads, check_memory, estimate_bytes, large_buffer_policy,
-                              n_parameters, resolve_device)
+                              n_parameters, one_thread, resolve_device)
 
 
 def test_devices_resolve_or_say_why_not():
@@ -45,6 +45,18 @@ def test_threads_are_set_and_zero_leaves_them():
     apply_threads(1)
     assert torch.get_num_threads() == 1
     torch.set_num_threads(before)
+
+
+def test_one_thread_restores_the_count_even_when_the_block_fails():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError), one_thread():
+            assert torch.get_num_threads() == 1
+            raise ValueError
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 FAULTS_OF_A_STEP = """
