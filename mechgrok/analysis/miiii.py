@@ -116,7 +116,7 @@ def task_table(metric_rows: list[MetricsRow], heads: tuple[int, ...], fits: list
 def task_study(W_E: torch.Tensor, p: int, heads: tuple[int, ...], metric_rows: list[MetricsRow]) -> TaskStudy:
     """The per-task table with the final W_E's fits, the grok order and the claims (``claims``)."""
     table = task_table(metric_rows, heads, embedding_task_spectrum(W_E, p, heads))
-    return TaskStudy(table, grok_order(table), claims(table))
+    return TaskStudy(table, grok_order(table), claims(table, metric_rows[-1]["step"]))
 
 
 def grok_order(table: list[TaskRow]) -> list[int]:
@@ -124,12 +124,14 @@ def grok_order(table: list[TaskRow]) -> list[int]:
     return [r.q for r in sorted((r for r in table if r.grok_step is not None), key=lambda r: (r.grok_step, r.q))]
 
 
-def claims(table: list[TaskRow]) -> list[Claim]:
+def claims(table: list[TaskRow], last_step: int | None = None) -> list[Claim]:
     """The study's order claims, each 'holds' / 'does not hold' / 'undetermined (why)'.
 
     1. mod 2, 3, 5, 7 are learnt first: each groks, at or before the first grok step of any other task.
     2. then the rest rapidly: every other task groks, within a span (last minus first of their grok
-       steps) no longer than the steps the first four took (our reading of "rapidly").
+       steps) no longer than the steps the first four took (our reading of "rapidly"). With ``last_step``, the
+       run's last logged step, it is decided before every task groks: a task not grokked by then groks later, so
+       once last_step - (the first of the rest's grok step) >= max(first four's grok steps) the span is longer.
     """
     step = {r.q: r.grok_step for r in table}
     first = [step[q] for q in FIRST_TASKS if q in step]
@@ -139,8 +141,12 @@ def claims(table: list[TaskRow]) -> list[Claim]:
         verdict_first = verdict_rest = "undetermined (not every one of mod 2, 3, 5, 7 has grokked)"
     else:
         verdict_first = "holds" if not reached or max(first) <= min(reached) else "does not hold"
-        if len(reached) < len(rest):
-            verdict_rest = f"undetermined ({len(rest) - len(reached)} of {len(rest)} other tasks have not grokked)"
+        left = f"{len(rest) - len(reached)} of {len(rest)} other tasks have not grokked"
+        if len(reached) < len(rest) and reached and last_step is not None and last_step - min(reached) >= max(first):
+            verdict_rest = (f"does not hold ({left} by step {last_step}, {last_step - min(reached)} steps after the "
+                            f"first of them grokked; the first four took {max(first)})")
+        elif len(reached) < len(rest):
+            verdict_rest = f"undetermined ({left})"
         else:
             verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
     return [Claim("mod 2, 3, 5 and 7 are learnt first", verdict_first),

@@ -78,6 +78,14 @@ def test_grok_order_and_claims_on_hand_built_tables():
     assert [c.verdict for c in claims(first_then_rest)] == ["holds", "holds"]
     late = _table([100, 400, 200, 300]) + [TaskRow(11, 350, 1.0, 0.0, 0.0)]
     assert claims(late)[0].verdict == "does not hold"
+    # mod 11 groks at 450, mod 13 not by the last step: the span is already longer than the first four's 400 steps
+    slow_rest = _table([100, 400, 200, 300]) + [TaskRow(11, 450, 1.0, 0.0, 0.0), TaskRow(13, None, 0.5, 0.0, 0.0)]
+    assert claims(slow_rest, 850)[1].verdict == ("does not hold (1 of 2 other tasks have not grokked by step 850, "
+                                                 "400 steps after the first of them grokked; the first four took 400)")
+    assert claims(slow_rest, 800)[1].verdict == "undetermined (1 of 2 other tasks have not grokked)"  # may yet hold
+    assert claims(slow_rest)[1].verdict.startswith("undetermined")
+    none_yet = _table([100, 400, 200, 300]) + [TaskRow(11, None, 0.5, 0.0, 0.0)]
+    assert claims(none_yet, 10_000)[1].verdict.startswith("undetermined")  # the span has not begun
     study = TaskStudy(first_then_rest, grok_order(first_then_rest), claims(first_then_rest))
     assert TaskStudy.from_dict(study.to_dict()) == study and not TaskStudy()
 
