@@ -142,13 +142,13 @@ def claims(table: list[TaskRow], last_step: int | None = None) -> list[Claim]:
     else:
         verdict_first = "holds" if not reached or max(first) <= min(reached) else "does not hold"
         left = f"{len(rest) - len(reached)} of {len(rest)} other tasks have not grokked"
-        if len(reached) < len(rest) and reached and last_step is not None and last_step - min(reached) >= max(first):
+        if len(reached) == len(rest):
+            verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
+        elif reached and last_step is not None and last_step - min(reached) >= max(first):
             verdict_rest = (f"does not hold ({left} by step {last_step}, {last_step - min(reached)} steps after the "
                             f"first of them grokked; the first four took {max(first)})")
-        elif len(reached) < len(rest):
-            verdict_rest = f"undetermined ({left})"
         else:
-            verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
+            verdict_rest = f"undetermined ({left})"
     return [Claim("mod 2, 3, 5 and 7 are learnt first", verdict_first),
             Claim("then the rest, rapidly (within the steps the first four took)", verdict_rest)]
 
