@@ -142,7 +142,9 @@ def claims(table: list[TaskRow], last_step: int | None = None) -> list[Claim]:
     else:
         verdict_first = "holds" if not reached or max(first) <= min(reached) else "does not hold"
         left = f"{len(rest) - len(reached)} of {len(rest)} other tasks have not grokked"
-        if len(reached) == len(rest):
+        if not rest:  # p = 11: no prime between 7 and p, so no task is left to follow
+            verdict_rest = "undetermined (no task besides mod 2, 3, 5 and 7 at this p)"
+        elif len(reached) == len(rest):
             verdict_rest = "holds" if max(reached) - min(reached) <= max(first) else "does not hold"
         elif reached and last_step is not None and last_step - min(reached) >= max(first):
             verdict_rest = (f"does not hold ({left} by step {last_step}, {last_step - min(reached)} steps after the "

@@ -84,6 +84,9 @@ def test_grok_order_and_claims_on_hand_built_tables():
                                                  "400 steps after the first of them grokked; the first four took 400)")
     assert claims(slow_rest, 800)[1].verdict == "undetermined (1 of 2 other tasks have not grokked)"  # may yet hold
     assert claims(slow_rest)[1].verdict.startswith("undetermined")
+    only_first = _table([100, 400, 200, 300])  # p = 11: the four are every task (this raised ValueError)
+    assert [c.verdict for c in claims(only_first, 1_000)] == [
+        "holds", "undetermined (no task besides mod 2, 3, 5 and 7 at this p)"]
     none_yet = _table([100, 400, 200, 300]) + [TaskRow(11, None, 0.5, 0.0, 0.0)]
     assert claims(none_yet, 10_000)[1].verdict.startswith("undetermined")  # the span has not begun
     study = TaskStudy(first_then_rest, grok_order(first_then_rest), claims(first_then_rest))
