@@ -138,18 +138,11 @@ def _compare_with_text(out: Path, table: list[dict], step: int, alone: list[dict
     """miiii_vs_text.md: per task, this (code) run's test accuracy at its last step beside the text run's at the
     same step and its grok step, read from the text run's committed curves (nothing when they are absent), and the
     fraction-alone run's (``alone``: its metrics rows; columns left out when it has none)."""
-    from ..fileio import read_csv
-
     curves = read_csv(TEXT_CURVES)
     if not curves:
         return
     at = _row_at(curves, step)
-    text_grok = {}
-    for r in curves:
-        for row in table:
-            key = f"test_acc_q{row['q']}"
-            if row["q"] not in text_grok and r.get(key, 0) >= 0.99:
-                text_grok[row["q"]] = r["step"]
+    text_grok = {row["q"]: grok_step(curves, f"test_acc_q{row['q']}") for row in table}
     alone_at = _row_at(alone, step) if alone else None
     rows = [[row["q"], f"{row['final_test_acc']:.3f}", f"{at.get('test_acc_q' + str(row['q']), math.nan):.3f}"]
             + ([f"{alone_at.get('test_acc_q' + str(row['q']), math.nan):.3f}"] if alone_at else [])

@@ -239,6 +239,9 @@ def test_the_code_run_beside_the_text_run_and_the_fraction_alone(tmp_path):
     text = (tmp_path / "miiii_vs_text.md").read_text()
     assert "text with frac 0.5 alone: test acc at step 500" in text  # the last row at or before 900
     assert "| 2 | 1.000 |" in text and "| 0.500 | 300 |" in text and "not by 900" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    # the text run's grok steps, from its committed curves: mod 2 at 400; mod 109 never in its 40,000 steps
+    assert rows["| 2"].endswith("| 300 | 400 |") and rows["| 109"].endswith("| not by 900 | not by 40,000 |")
     _compare_with_text(tmp_path, table, 900, [])
     assert "alone" not in (tmp_path / "miiii_vs_text.md").read_text()
 
