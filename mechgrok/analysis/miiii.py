@@ -161,22 +161,32 @@ def all_grokked_step(table: list[TaskRow]) -> int | None:
     return None if not steps or None in steps else max(steps)
 
 
-def grokfast_claim(with_filter: list[TaskRow], without: list[TaskRow], steps: int) -> Claim:
+def grokfast_claim(with_filter: list[TaskRow], without: list[TaskRow], steps_with: int, steps_without: int) -> Claim:
     """The study's claim that Grokfast speeds it up, read from two runs that differ only in the filter.
 
-    Holds when every task has grokked with Grokfast at step s_gf = max_q grok_step(q) and the run
-    without it reaches that later (at s_plain > s_gf) or not within its ``steps``; does not hold
-    when s_plain <= s_gf or only the run without the filter finishes; undetermined while neither has.
+    s_gf = max_q grok_step(q) with Grokfast, s_plain the same without it. Holds when s_gf < s_plain, or when every
+    task has grokked with Grokfast and the run without it, trained to ``steps_without`` >= s_gf, has not (so
+    s_plain > s_gf); does not hold when s_plain <= s_gf, or when only the run without the filter has grokked every
+    task and the run with it, trained to ``steps_with`` >= s_plain, has not. Undetermined otherwise: neither run has
+    grokked every task, or the one that has not is not yet trained to the step the other finished at (the runs of a
+    partial table stop at different steps).
     """
     fast, plain = all_grokked_step(with_filter), all_grokked_step(without)
     left = sum(r.grok_step is None for r in without)
     if fast is None and plain is None:
         verdict = "undetermined (neither run has grokked every task)"
+    elif fast is None and steps_with < plain:
+        verdict = (f"undetermined (without Grokfast every task groks by step {plain}; the run with it, trained to "
+                   f"step {steps_with}, has not yet)")
     elif fast is None:
-        verdict = f"does not hold (without Grokfast every task groks by step {plain}; with it, not by step {steps})"
+        verdict = (f"does not hold (without Grokfast every task groks by step {plain}; with it, not by step "
+                   f"{steps_with})")
+    elif plain is None and steps_without < fast:
+        verdict = (f"undetermined (with Grokfast every task groks by step {fast}; the run without it, trained to step "
+                   f"{steps_without}, has not yet)")
     elif plain is None:
         verdict = (f"holds (every task groks by step {fast} with Grokfast; without it, {left} of {len(without)} "
-                   f"have not by step {steps})")
+                   f"have not by step {steps_without})")
     else:
         verdict = (f"{'holds' if fast < plain else 'does not hold'} (every task groks by step {fast} with Grokfast, "
                    f"by step {plain} without)")

@@ -118,7 +118,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, device: str = "au
                 row["test_acc_at_text_steps"] = at[f"test_acc_q{row['q']}"]
     claims = list(report.tasks.claims)
     if baseline is not None:
-        claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, baseline.final.step))
+        claims.append(grokfast_claim(report.tasks.table, baseline.tasks.table, report.final.step,
+                                     baseline.final.step))
     write_table(out / "miiii", table)
     write_table(out / "miiii_curves", curves)
     if baseline is not None:

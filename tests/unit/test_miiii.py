@@ -59,15 +59,30 @@ def test_grokfast_claim_compares_the_step_by_which_every_task_has_grokked():
 
     assert all_grokked_step(_table([100, 400, 200, 300])) == 400
     assert all_grokked_step(_table([100, None, 200, 300])) is None
-    faster = grokfast_claim(_table([100, 400, 200, 300]), _table([500, 600, 900, 700]), 1000)
+    faster = grokfast_claim(_table([100, 400, 200, 300]), _table([500, 600, 900, 700]), 1000, 1000)
     assert faster.verdict == "holds (every task groks by step 400 with Grokfast, by step 900 without)"
-    slower = grokfast_claim(_table([100, 950, 200, 300]), _table([500, 600, 900, 700]), 1000)
+    slower = grokfast_claim(_table([100, 950, 200, 300]), _table([500, 600, 900, 700]), 1000, 1000)
     assert slower.verdict.startswith("does not hold")
-    assert grokfast_claim(_table([100, 400, 200, 300]), _table([500, None, None, 700]), 1000).verdict == (
+    assert grokfast_claim(_table([100, 400, 200, 300]), _table([500, None, None, 700]), 1000, 1000).verdict == (
         "holds (every task groks by step 400 with Grokfast; without it, 2 of 4 have not by step 1000)")
-    assert grokfast_claim(_table([None] * 4), _table([500, 600, 900, 700]), 1000).verdict.startswith(
+    assert grokfast_claim(_table([None] * 4), _table([500, 600, 900, 700]), 1000, 1000).verdict.startswith(
         "does not hold")
-    assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000).verdict.startswith("undetermined")
+    assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000, 1000).verdict.startswith("undetermined")
+
+
+def test_grokfast_claim_waits_for_the_run_behind_in_a_partial_table():
+    """The runs of a partial table stop at different steps: the one that has not finished decides nothing until it
+    is trained to the step the other finished at (it may yet finish by then)."""
+    from mechgrok.analysis.miiii import grokfast_claim
+
+    finished, unfinished = _table([100, 400, 200, 300]), _table([500, None, None, 700])
+    assert grokfast_claim(finished, unfinished, 1000, 399).verdict == ("undetermined (with Grokfast every task groks "
+                                                                       "by step 400; the run without it, trained to "
+                                                                       "step 399, has not yet)")
+    assert grokfast_claim(finished, unfinished, 1000, 400).verdict.startswith("holds")
+    assert grokfast_claim(unfinished, finished, 399, 1000).verdict.startswith("undetermined (without Grokfast")
+    assert grokfast_claim(unfinished, finished, 400, 1000).verdict == (
+        "does not hold (without Grokfast every task groks by step 400; with it, not by step 400)")
 
 
 def test_grok_order_and_claims_on_hand_built_tables():
