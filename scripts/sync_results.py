@@ -6,7 +6,8 @@
 A README quotes a table between ``<!-- table: FILE -->`` and ``<!-- end table -->`` (FILE relative to the
 README); the block is FILE's content with its headings demoted two levels. The commands that make the studies
 (``mechgrok experiment NAME``, ``mechgrok sweep SPEC``, ``make results``) write FILE; ``make results`` and this
-script then refresh the READMEs, and ``tests/unit/test_docs.py`` (``test_every_results_readme_quotes_its_current_table``) checks they agree.
+script then refresh the READMEs, and ``tests/unit/test_docs.py``
+(``test_every_results_readme_quotes_its_current_table``) checks they agree.
 """
 
 import re
