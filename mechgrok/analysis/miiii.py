@@ -169,12 +169,15 @@ def grokfast_claim(with_filter: list[TaskRow], without: list[TaskRow], steps_wit
     s_plain > s_gf); does not hold when s_plain <= s_gf, or when only the run without the filter has grokked every
     task and the run with it, trained to ``steps_with`` >= s_plain, has not. Undetermined otherwise: neither run has
     grokked every task, or the one that has not is not yet trained to the step the other finished at (the runs of a
-    partial table stop at different steps).
+    partial table stop at different steps). When neither has, the verdict says what the two runs do show by the
+    last step both reached, s = min(steps_with, steps_without): how many tasks each has grokked by s, and of the
+    tasks grokked by s in both, how many grokked sooner with the filter and how many later.
     """
     fast, plain = all_grokked_step(with_filter), all_grokked_step(without)
     left = sum(r.grok_step is None for r in without)
     if fast is None and plain is None:
-        verdict = "undetermined (neither run has grokked every task)"
+        shown = _grokked_by(with_filter, without, steps_with, steps_without)
+        verdict = f"undetermined (neither run has grokked every task; {shown})"
     elif fast is None and steps_with < plain:
         verdict = (f"undetermined (without Grokfast every task groks by step {plain}; the run with it, trained to "
                    f"step {steps_with}, has not yet)")
@@ -191,3 +194,16 @@ def grokfast_claim(with_filter: list[TaskRow], without: list[TaskRow], steps_wit
         verdict = (f"{'holds' if fast < plain else 'does not hold'} (every task groks by step {fast} with Grokfast, "
                    f"by step {plain} without)")
     return Claim("Grokfast speeds it up", verdict)
+
+
+def _grokked_by(with_filter: list[TaskRow], without: list[TaskRow], steps_with: int, steps_without: int) -> str:
+    """Each run's grokked tasks by the last step both reached, and the per-task comparison where both grokked."""
+    last = min(steps_with, steps_without)
+    fast = {r.q: r.grok_step for r in with_filter if r.grok_step is not None and r.grok_step <= last}
+    plain = {r.q: r.grok_step for r in without if r.grok_step is not None and r.grok_step <= last}
+    both = sorted(fast.keys() & plain.keys())
+    sooner = sum(fast[q] < plain[q] for q in both)
+    later = sum(fast[q] > plain[q] for q in both)
+    return (f"by step {last}, {len(fast)} of {len(with_filter)} tasks grokked with Grokfast and {len(plain)} of "
+            f"{len(without)} without; of the {len(both)} grokked in both, {sooner} sooner with it, {later} later, "
+            f"{len(both) - sooner - later} at the same step")

@@ -70,6 +70,19 @@ def test_grokfast_claim_compares_the_step_by_which_every_task_has_grokked():
     assert grokfast_claim(_table([1, None, 1, 1]), _table([None] * 4), 1000, 1000).verdict.startswith("undetermined")
 
 
+def test_grokfast_claim_counts_what_two_unfinished_runs_show_by_the_last_step_both_reached():
+    """Neither run grokked every task: still undetermined, with each run's count by the shorter run's last step (a
+    task the longer run grokked after it is not counted) and the tasks grokked in both compared one by one."""
+    from mechgrok.analysis.miiii import grokfast_claim
+
+    with_filter, without = _table([100, 300, 900, None]), _table([100, 500, 200, None])
+    assert grokfast_claim(with_filter, without, 1000, 800).verdict == (
+        "undetermined (neither run has grokked every task; by step 800, 2 of 4 tasks grokked with Grokfast and 3 of 4 "
+        "without; of the 2 grokked in both, 1 sooner with it, 0 later, 1 at the same step)")
+    assert "by step 1000, 3 of 4 tasks grokked with Grokfast and 3 of 4 without; of the 3 grokked in both, 1 sooner " \
+           "with it, 1 later, 1 at the same step" in grokfast_claim(with_filter, without, 1000, 1000).verdict
+
+
 def test_grokfast_claim_waits_for_the_run_behind_in_a_partial_table():
     """The runs of a partial table stop at different steps: the one that has not finished decides nothing until it
     is trained to the step the other finished at (it may yet finish by then)."""
